@@ -1,0 +1,128 @@
+"""Background jobs: each runs as `python -m studio ...` in its own process and reports to the database.
+
+The UI and the command line only start jobs and read their rows; a job outlives the browser tab
+and the UI process. A job whose process is gone while its row still says running is marked
+interrupted by `reap`, and can be resumed by its kind.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from storage import jobs as job_rows
+from storage.db import open_db
+from studio.config import REPO_ROOT, data_dir
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (guards against a reused pid); None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):  # zombie or dead: finished but not yet reaped by its parent
+        return None
+    return fields[19]
+
+
+def is_alive(pid: int | None, pid_start: str | None) -> bool:
+    if not pid:
+        return False
+    started = process_start_time(pid)
+    return started is not None and (pid_start is None or started == pid_start)
+
+
+def log_path(job_id: int) -> Path:
+    folder = data_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"job-{job_id}.log"
+
+
+def launch(db_path, kind: str, argv: list[str], args: dict | None = None, env: dict | None = None,
+           resumed_from: int | None = None) -> int:
+    """Start `python -m studio <argv> --db DB --job-id ID` in the background; return the job id.
+
+    `args` is what the job row shows (never secrets); `env` carries secrets such as API keys.
+    """
+    db = open_db(db_path)
+    job_id = job_rows.create_job(db, kind, args if args is not None else {"argv": argv},
+                                 resumed_from=resumed_from)
+    command = [sys.executable, "-m", "studio", *argv, "--db", str(db_path), "--job-id", str(job_id)]
+    child_env = {**os.environ, **(env or {})}
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), child_env.get("PYTHONPATH")]))
+    with open(log_path(job_id), "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=str(REPO_ROOT), env=child_env, start_new_session=True)
+    _children[job_id] = process
+    job_rows.set_pid(db, job_id, process.pid, process_start_time(process.pid))
+    return job_id
+
+
+_children: dict[int, subprocess.Popen] = {}
+
+
+def reap(db) -> list[int]:
+    """Mark as interrupted every queued/running job whose process no longer exists."""
+    for process in list(_children.values()):
+        process.poll()  # collect finished children so they do not linger as zombies
+    interrupted = []
+    for job in job_rows.active_jobs(db):
+        if job["pid"] is None:
+            continue  # created, not yet spawned
+        if not is_alive(job["pid"], job["pid_start"]):
+            fresh = job_rows.get_job(db, job["id"])
+            if fresh and fresh["state"] in job_rows.ACTIVE_STATES:
+                job_rows.finish_job(db, job["id"], "interrupted",
+                                    error="The job's process stopped before finishing; resume it to continue.")
+                interrupted.append(job["id"])
+    return interrupted
+
+
+def cancel(db, job_id: int) -> None:
+    """Ask a job to stop at its next safe point (it keeps what it has done)."""
+    job_rows.request_cancel(db, job_id)
+
+
+class JobContext:
+    """What a job process uses to report: progress, cancellation, the final state."""
+
+    def __init__(self, db, job_id: int):
+        self.db = db
+        self.job_id = job_id
+
+    @classmethod
+    def attach(cls, db_path, job_id: int) -> "JobContext":
+        db = open_db(db_path)
+        pid = os.getpid()
+        job_rows.mark_started(db, job_id, pid, process_start_time(pid))
+        return cls(db, job_id)
+
+    @classmethod
+    def create(cls, db_path, kind: str, args: dict, resumed_from: int | None = None) -> "JobContext":
+        """For a command run straight from the shell: it gets a job row too, so the UI shows it."""
+        db = open_db(db_path)
+        job_id = job_rows.create_job(db, kind, args, resumed_from=resumed_from)
+        pid = os.getpid()
+        job_rows.mark_started(db, job_id, pid, process_start_time(pid))
+        return cls(db, job_id)
+
+    @classmethod
+    def for_command(cls, db_path, job_id: int | None, kind: str, args: dict) -> "JobContext":
+        return cls.attach(db_path, job_id) if job_id else cls.create(db_path, kind, args)
+
+    def progress(self, done: int, total: int | None, message: str | None = None, stats: dict | None = None):
+        job_rows.update_progress(self.db, self.job_id, done, total, message, stats)
+
+    def cancel_requested(self) -> bool:
+        return job_rows.cancel_requested(self.db, self.job_id)
+
+    def finish(self, stats: dict | None = None, message: str | None = None) -> None:
+        job_rows.finish_job(self.db, self.job_id, "done", stats=stats, message=message)
+
+    def cancelled(self, stats: dict | None = None) -> None:
+        job_rows.finish_job(self.db, self.job_id, "cancelled", stats=stats, message="Cancelled.")
+
+    def fail(self, message: str, stats: dict | None = None) -> None:
+        job_rows.finish_job(self.db, self.job_id, "failed", error=message, stats=stats)

@@ -1,0 +1,12 @@
+"""What every tab is built with."""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class UIContext:
+    db_path: str
+    # gr.State holding the session's LLM settings (base URL, model, API key, concurrency).
+    # It lives on the server, per browser session: a typed key never reaches the database.
+    llm_settings: Any = None
