@@ -1,0 +1,21 @@
+import os
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path, monkeypatch):
+    """Every test gets its own data directory, so nothing leaks into ./data or between tests."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def db_path(isolated_data_dir):
+    return isolated_data_dir / "studio.db"
