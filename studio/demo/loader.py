@@ -1,0 +1,103 @@
+"""Load the bundled demo tasks and examples into a database, labelled as demo data.
+
+The demo set (examples.jsonl, tasks.jsonl beside this file) was written by hand for this
+project so that a fresh studio, for instance a free CPU Space with no API key, has something in
+every tab. Rows carry source='demo' so the user can tell them apart and remove them.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.db import now, open_db, transaction
+from storage.examples import insert_examples, normalize_text
+from studio.errors import StudioError
+
+DEMO_DIR = Path(__file__).resolve().parent
+EXAMPLES_FILE = DEMO_DIR / "examples.jsonl"
+TASKS_FILE = DEMO_DIR / "tasks.jsonl"
+SOURCE = "demo"
+
+
+@dataclass
+class DemoLoadResult:
+    tasks_added: int
+    examples_added: int
+    examples_skipped: int  # already present (an earlier load, or the same text typed by a user)
+
+
+def demo_available() -> bool:
+    """Whether this build ships the demo files (a trimmed deployment may leave them out)."""
+    return EXAMPLES_FILE.is_file() and TASKS_FILE.is_file()
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise StudioError(f"the demo file {path.name} is missing from this installation; reinstall the studio")
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def demo_tasks() -> list[dict]:
+    """Tasks as {family, text}."""
+    return _read_jsonl(TASKS_FILE)
+
+
+def demo_examples() -> list[dict]:
+    """Examples as DESIGN.md's JSONL lines: query, positive, negative, instruction, family, language."""
+    return _read_jsonl(EXAMPLES_FILE)
+
+
+def database_is_empty(db_path) -> bool:
+    """True when there is nothing to show yet: the moment to offer the demo."""
+    db = open_db(db_path)
+    try:
+        has_examples = db.execute("SELECT 1 FROM examples LIMIT 1").fetchone()
+        has_tasks = db.execute("SELECT 1 FROM tasks LIMIT 1").fetchone()
+        return not has_examples and not has_tasks
+    finally:
+        db.conn.close()
+
+
+def demo_loaded(db_path) -> bool:
+    db = open_db(db_path)
+    try:
+        return db.execute("SELECT 1 FROM examples WHERE source = ? LIMIT 1", [SOURCE]).fetchone() is not None
+    finally:
+        db.conn.close()
+
+
+def load_demo(db_path, status: str = "accepted") -> DemoLoadResult:
+    """Insert the demo tasks and examples; loading again adds nothing.
+
+    Examples arrive accepted by default: they were written and checked by hand, and accepted
+    examples are what Train uses, so the demo can train straight away. Pass status="pending" to
+    curate them first.
+    """
+    if status not in ("pending", "accepted"):
+        raise StudioError("demo examples can be loaded as pending or accepted only")
+    tasks, examples = demo_tasks(), demo_examples()
+    db = open_db(db_path)
+    try:
+        stamp = now()
+        with transaction(db):
+            tasks_added = 0
+            for task in tasks:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO tasks (family, text, norm, status, source, created_at, updated_at)"
+                    " VALUES (?, ?, ?, 'active', ?, ?, ?)",
+                    [task["family"], task["text"], normalize_text(task["text"]), SOURCE, stamp, stamp],
+                )
+                tasks_added += cursor.rowcount
+            task_ids = {(row[0], row[1]): row[2]
+                        for row in db.execute("SELECT family, norm, id FROM tasks").fetchall()}
+            rows = []
+            for example in examples:
+                task_id = task_ids.get((example["family"], normalize_text(example["instruction"])))
+                rows.append({**example, "task_id": task_id, "source": SOURCE, "status": status,
+                             "model": "hand-written demo"})
+            # Joins the transaction above, so tasks and examples land together or not at all.
+            result = insert_examples(db, rows)
+        return DemoLoadResult(tasks_added, result.inserted, result.duplicates)
+    finally:
+        db.conn.close()
