@@ -35,6 +35,9 @@ class TemplateError(StudioError):
 
 _env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                      keep_trailing_newline=True)
+# Jinja's default globals (range, lipsum, cycler, joiner, namespace, dict) would render as
+# objects even though no placeholder has those names; a template sees only its variables.
+_env.globals.clear()
 
 
 def _parse(body: str) -> nodes.Template:

@@ -5,6 +5,7 @@ import os
 import gradio as gr
 
 from storage.db import open_db
+from studio.auth import access_note, login_checker
 from studio.ui import compare_tab, curate_tab, generate_tab, tasks_tab, templates_tab, train_tab
 from studio.ui.context import UIContext
 
@@ -44,6 +45,10 @@ def launch(db_path=None, host: str | None = None, port: int | None = None) -> No
     from studio.config import default_db_path
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    checker = login_checker()  # a malformed STUDIO_AUTH stops the start, before anything is served
+    note = access_note()
+    if note:
+        print(note, flush=True)
     db_path = db_path or default_db_path()
     app = build_app(db_path)
     app.queue(default_concurrency_limit=8)
@@ -52,4 +57,6 @@ def launch(db_path=None, host: str | None = None, port: int | None = None) -> No
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         css=CSS,
         footer_links=["api"],
+        auth=checker,
+        auth_message="Sign in with the user name and password given in STUDIO_AUTH." if checker else None,
     )
