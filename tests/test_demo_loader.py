@@ -1,6 +1,7 @@
 """The bundled demo set: its shape, its coverage, and loading it into a database."""
 
 import collections
+import json
 
 from storage.db import open_db
 from studio.demo.loader import (database_is_empty, demo_available, demo_examples, demo_loaded, demo_tasks,
@@ -99,3 +100,71 @@ def test_demo_can_be_loaded_as_pending_for_curation(db_path):
     load_demo(db_path, status="pending")
     db = open_db(db_path)
     assert {row[0] for row in db.execute("SELECT DISTINCT status FROM examples")} == {"pending"}
+
+
+def _comparison() -> dict:
+    from studio.demo.loader import COMPARISON_FILE
+
+    return json.loads(COMPARISON_FILE.read_text(encoding="utf-8"))
+
+
+def test_bundled_comparison_metrics_are_the_means_of_its_per_query_metrics():
+    comparison = _comparison()
+    assert {e["role"] for e in comparison["evaluations"]} == {"base", "fine-tuned"}
+    for evaluation in comparison["evaluations"]:
+        per_query = evaluation["per_query"]
+        assert set(per_query) == set(comparison["heldout"])
+        for metric, value in evaluation["metrics"].items():
+            mean = sum(result[metric] for result in per_query.values()) / len(per_query)
+            assert abs(mean - value) < 1e-9, metric
+
+
+def test_demo_load_replays_the_comparison_as_a_finished_run_with_both_evaluations(db_path):
+    from studio.evaluation.heldout import heldout_dataset
+
+    comparison = _comparison()
+    result = load_demo(db_path)
+    assert result.comparison_added
+    db = open_db(db_path)
+    runs = list(db.query("SELECT * FROM runs"))
+    assert len(runs) == 1 and runs[0]["state"] == "done" and runs[0]["out_dir"] is None
+    run_id = runs[0]["id"]
+    steps = [row[0] for row in db.execute("SELECT step FROM run_metrics WHERE run_id = ? ORDER BY step", [run_id])]
+    assert steps == [m["step"] for m in comparison["metrics"]]
+    evaluations = list(db.query("SELECT * FROM evaluations WHERE run_id = ?", [run_id]))
+    assert len(evaluations) == 2
+    assert {e["dataset"] for e in evaluations} == {f"heldout:run-{run_id}"}
+    # The held-out set rebuilds from the replayed run, and every stored ranking points into it.
+    dataset = heldout_dataset(db, run_id)
+    assert len(dataset.queries) == len(comparison["heldout"])
+    documents = set(dataset.doc_ids)
+    for evaluation in evaluations:
+        per_query = json.loads(evaluation["per_query"])
+        assert set(per_query) == set(dataset.queries)
+        for query_id, ranked in per_query.items():
+            assert {doc for doc, _ in ranked["top"]} <= documents
+            relevant = next(iter(dataset.qrels[query_id]))
+            # A query whose positive ranks first has reciprocal rank 1, and only then.
+            assert (ranked["top"][0][0] == relevant) == (ranked["mrr_at_10"] == 1.0)
+
+
+def test_loading_the_demo_twice_replays_the_comparison_once(db_path):
+    load_demo(db_path)
+    assert not load_demo(db_path).comparison_added
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 2
+
+
+def test_comparison_is_skipped_when_it_names_an_example_the_demo_lacks(db_path, tmp_path, monkeypatch):
+    # E.g. examples.jsonl edited without rebuilding comparison.json: the rankings would point at nothing.
+    from studio.demo import loader
+
+    stale = _comparison()
+    stale["heldout"][0] = "0" * 64
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps(stale), encoding="utf-8")
+    monkeypatch.setattr(loader, "COMPARISON_FILE", path)
+    result = load_demo(db_path)
+    assert result.examples_added == len(demo_examples()) and not result.comparison_added
+    assert open_db(db_path).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

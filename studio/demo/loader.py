@@ -16,6 +16,7 @@ from studio.errors import StudioError
 DEMO_DIR = Path(__file__).resolve().parent
 EXAMPLES_FILE = DEMO_DIR / "examples.jsonl"
 TASKS_FILE = DEMO_DIR / "tasks.jsonl"
+COMPARISON_FILE = DEMO_DIR / "comparison.json"  # written by studio/demo/build_comparison.py
 SOURCE = "demo"
 
 
@@ -24,6 +25,7 @@ class DemoLoadResult:
     tasks_added: int
     examples_added: int
     examples_skipped: int  # already present (an earlier load, or the same text typed by a user)
+    comparison_added: bool = False
 
 
 def demo_available() -> bool:
@@ -67,8 +69,8 @@ def demo_loaded(db_path) -> bool:
         db.conn.close()
 
 
-def load_demo(db_path, status: str = "accepted") -> DemoLoadResult:
-    """Insert the demo tasks and examples; loading again adds nothing.
+def load_demo(db_path, status: str = "accepted", with_comparison: bool = True) -> DemoLoadResult:
+    """Insert the demo tasks and examples, and the pre-computed comparison; loading again adds nothing.
 
     Examples arrive accepted by default: they were written and checked by hand, and accepted
     examples are what Train uses, so the demo can train straight away. Pass status="pending" to
@@ -98,6 +100,50 @@ def load_demo(db_path, status: str = "accepted") -> DemoLoadResult:
                              "model": "hand-written demo"})
             # Joins the transaction above, so tasks and examples land together or not at all.
             result = insert_examples(db, rows)
-        return DemoLoadResult(tasks_added, result.inserted, result.duplicates)
+            comparison_added = with_comparison and _insert_comparison(db)
+        return DemoLoadResult(tasks_added, result.inserted, result.duplicates, comparison_added)
     finally:
         db.conn.close()
+
+
+def _insert_comparison(db) -> bool:
+    """Replay comparison.json as a finished run with its loss curve and two held-out evaluations.
+
+    The file names examples by content hash; they are mapped to this database's ids here, in the
+    held-out order the evaluation used, so the held-out set rebuilds exactly (same document ids).
+    Returns False when there is no file, the demo run is already present, or a held-out example
+    is missing (edited or deleted), since the stored rankings would then point at nothing.
+    """
+    if not COMPARISON_FILE.is_file():
+        return False
+    if db.execute("SELECT 1 FROM runs WHERE json_extract(config, '$.source') = ? LIMIT 1", [SOURCE]).fetchone():
+        return False
+    data = json.loads(COMPARISON_FILE.read_text(encoding="utf-8"))
+    ids = {row[0]: row[1] for row in db.execute("SELECT content_hash, id FROM examples").fetchall()}
+    if any(digest not in ids for digest in data["heldout"]):
+        return False
+    run = data["run"]
+    config = {**run["config"], "heldout_ids": [ids[digest] for digest in data["heldout"]], "source": SOURCE}
+    cursor = db.execute(
+        "INSERT INTO runs (job_id, name, base_model, config, out_dir, state, data_counts, created_at, finished_at)"
+        " VALUES (NULL, ?, ?, ?, NULL, ?, ?, ?, ?)",
+        [run["name"], run["base_model"], json.dumps(config), run["state"], json.dumps(run["data_counts"]),
+         run["created_at"], run["finished_at"]],
+    )
+    run_id = cursor.lastrowid
+    stamp = now()
+    db.conn.executemany(
+        "INSERT INTO run_metrics (run_id, step, loss, lr, examples_per_s, tokens_per_s, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(run_id, m["step"], m["loss"], m["lr"], m["examples_per_s"], m["tokens_per_s"], stamp)
+         for m in data["metrics"]],
+    )
+    for evaluation in data["evaluations"]:
+        per_query = {str(ids[digest]): result for digest, result in evaluation["per_query"].items()}
+        details = {**evaluation["details"], "source": SOURCE, "role": evaluation["role"]}
+        db.execute(
+            "INSERT INTO evaluations (job_id, run_id, model, dataset, split, metrics, per_query, details, created_at)"
+            " VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, evaluation["model"], f"heldout:run-{run_id}", evaluation["split"],
+             json.dumps(evaluation["metrics"]), json.dumps(per_query), json.dumps(details), stamp],
+        )
+    return True
