@@ -51,7 +51,8 @@ def save_checkpoint(out_dir, model, optimizer, scheduler, step: int, run_id: int
 def read_checkpoint(out_dir) -> tuple[dict, dict]:
     """(state, config) of the checkpoint in `out_dir`."""
     folder = checkpoint_dir(out_dir)
-    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+    # Tensors and plain data only: a checkpoint file never gets to unpickle code.
+    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
     config = json.loads((folder / CONFIG_FILE).read_text())
     return state, config
 

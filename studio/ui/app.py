@@ -6,7 +6,7 @@ import gradio as gr
 
 from storage.db import open_db
 from studio.auth import access_note, login_checker
-from studio.ui import compare_tab, curate_tab, generate_tab, tasks_tab, templates_tab, train_tab
+from studio.ui import compare_tab, curate_tab, demo_offer, generate_tab, tasks_tab, templates_tab, train_tab
 from studio.ui.context import UIContext
 
 TABS = [
@@ -34,6 +34,7 @@ def build_app(db_path) -> gr.Blocks:
             "brainstorm tasks, generate and curate examples, train, then compare retrieval."
         )
         ctx = UIContext(db_path=str(db_path), llm_settings=gr.State({}))
+        demo_offer.build(ctx)
         with gr.Tabs():
             for title, module in TABS:
                 with gr.Tab(title, id=module.__name__.rsplit(".", 1)[-1]):

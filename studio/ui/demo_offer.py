@@ -1,0 +1,46 @@
+"""The first-run offer: on an empty database, a banner that loads the bundled demo set."""
+
+import gradio as gr
+
+from studio.demo.loader import database_is_empty, demo_available, demo_examples, demo_tasks, load_demo
+from studio.errors import StudioError
+
+
+def offer_text() -> str:
+    examples = demo_examples()
+    families = len({row["family"] for row in examples})
+    languages = len({row["language"] for row in examples})
+    return (f"**New here?** The database is empty. Load the bundled demo set to see every tab with something in "
+            f"it: {len(examples)} hand-written examples in {families} task families and {languages} languages, "
+            f"{len(demo_tasks())} tasks, and a small pre-computed training run with its base-versus-fine-tuned "
+            "comparison. Demo rows are marked *demo* and can be deleted in Curate.")
+
+
+def build(ctx) -> None:
+    if not demo_available():
+        return
+    with gr.Group(visible=False, elem_id="demo-offer") as offer:
+        gr.Markdown(offer_text(), elem_classes=["empty-state"])
+        with gr.Row():
+            load = gr.Button("Load the demo set", variant="primary", elem_id="demo-load", scale=0, min_width=220)
+            dismiss = gr.Button("No thanks", elem_id="demo-dismiss", scale=0, min_width=140)
+    status = gr.Markdown(visible=False, elem_id="demo-status")
+
+    def show_offer():
+        return gr.Group(visible=database_is_empty(ctx.db_path))
+
+    def load_it():
+        try:
+            result = load_demo(ctx.db_path)
+        except StudioError as error:
+            return gr.Group(visible=True), gr.Markdown(f"Could not load the demo: {error}", visible=True)
+        parts = [f"{result.examples_added} examples", f"{result.tasks_added} tasks"]
+        if result.comparison_added:
+            parts.append("one pre-computed training run with its comparison")
+        return gr.Group(visible=False), gr.Markdown(
+            f"Demo loaded: {', '.join(parts)}. Read the examples in the Curate tab (4), or see the comparison in "
+            "the Compare tab (6).", visible=True)
+
+    gr.on(triggers=None, fn=show_offer, outputs=offer, show_progress="hidden")  # no triggers: on page load
+    load.click(load_it, outputs=[offer, status], show_progress="full")
+    dismiss.click(lambda: gr.Group(visible=False), outputs=offer)

@@ -1,0 +1,76 @@
+"""The first-run demo offer, clicked in headless Chromium against a launched studio."""
+
+import os
+import socket
+
+import pytest
+
+from storage.db import open_db
+from studio.demo.loader import demo_examples
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = os.environ.get("STUDIO_SHOTS_DIR")  # set it to keep screenshots of what the test saw
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def studio_url(db_path):
+    from studio.ui.app import CSS, build_app
+
+    app = build_app(db_path)
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def page():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
+
+
+def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_url, page, db_path):
+    page.goto(studio_url)
+    load = page.locator("#demo-load")
+    load.wait_for(state="visible", timeout=30_000)
+    _shot(page, "demo-offer.png")
+    load.click()
+    status = page.locator("#demo-status")
+    playwright_api.expect(status).to_contain_text("Demo loaded", timeout=60_000)
+    playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
+    _shot(page, "demo-loaded.png")
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0] == len(demo_examples())
+    # A fresh visit no longer offers the demo: the database has data now.
+    page.reload()
+    page.locator("text=Embedding Studio").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert not page.locator("#demo-load").is_visible()
+
+
+def test_no_thanks_hides_the_offer_without_loading(studio_url, page, db_path):
+    page.goto(studio_url)
+    page.locator("#demo-dismiss").wait_for(state="visible", timeout=30_000)
+    page.locator("#demo-dismiss").click()
+    playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
+    assert open_db(db_path).execute("SELECT COUNT(*) FROM examples").fetchone()[0] == 0
