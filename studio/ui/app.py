@@ -33,7 +33,7 @@ def build_app(db_path) -> gr.Blocks:
             "Make a text embedding model better with LLM-written training data: edit prompts, "
             "brainstorm tasks, generate and curate examples, train, then compare retrieval."
         )
-        ctx = UIContext(db_path=str(db_path), llm_settings=gr.State({}))
+        ctx = UIContext(db_path=str(db_path), llm_settings=gr.State({}), blocks=app)
         demo_offer.build(ctx)
         with gr.Tabs():
             for title, module in TABS:

@@ -41,6 +41,6 @@ def build(ctx) -> None:
             f"Demo loaded: {', '.join(parts)}. Read the examples in the Curate tab (4), or see the comparison in "
             "the Compare tab (6).", visible=True)
 
-    gr.on(triggers=None, fn=show_offer, outputs=offer, show_progress="hidden")  # no triggers: on page load
+    ctx.blocks.load(show_offer, outputs=offer, show_progress="hidden")
     load.click(load_it, outputs=[offer, status], show_progress="full")
     dismiss.click(lambda: gr.Group(visible=False), outputs=offer)
