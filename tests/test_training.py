@@ -9,7 +9,6 @@ import pytest
 
 from storage import runs as run_rows
 from storage.db import open_db
-from studio import jobs
 from studio.config import REPO_ROOT
 from studio.training.config import TrainConfig
 from studio.training.trainer import train
@@ -97,36 +96,6 @@ def _wait(predicate, timeout=90.0):
             return value
         time.sleep(0.05)
     raise AssertionError("timed out waiting")
-
-
-def test_background_job_cancels_with_checkpoint_and_resumes_to_the_same_losses(db_path, tmp_path, decoder_dir):
-    add_accepted_examples(db_path, 40)
-    out = tmp_path / "bg"
-    argv = ["train", "--base-model", str(decoder_dir), "--out", str(out), "--lora", "--batch-size", "8",
-            "--mini-batch", "3", "--max-steps", "6", "--lr", "1e-3", "--checkpoint-every", "1000", "--seed", "7"]
-    job_id = jobs.launch(db_path, "train", argv, env=ONE_THREAD)
-    db = open_db(db_path)
-    # Asked before its first step ends, the job stops after that step, keeping a checkpoint.
-    jobs.cancel(db, job_id)
-    job = _wait(lambda: (j := jobs.job_rows.get_job(db, job_id)) and j["state"] not in ("queued", "running") and j)
-    assert job["state"] == "cancelled", jobs.log_path(job_id).read_text()[-2000:]
-    assert job["stats"]["step"] == 1
-    run = run_rows.run_for_job(db, job_id)
-    assert run["state"] == "cancelled" and len(_losses(db_path, run["id"])) == 1
-    assert (out / "checkpoint" / "state.pt").exists() and not (out / "modules.json").exists()
-
-    resumed = jobs.launch(db_path, "train", ["train", "--resume", "--out", str(out)], resumed_from=job_id,
-                          env=ONE_THREAD)
-    job = _wait(lambda: (j := jobs.job_rows.get_job(db, resumed)) and j["state"] not in ("queued", "running") and j)
-    assert job["state"] == "done", jobs.log_path(resumed).read_text()[-2000:]
-    assert run_rows.get_run(db, run["id"])["state"] == "done"
-    assert run_rows.get_run(db, run["id"])["job_id"] == resumed
-    resumed_losses = _losses(db_path, run["id"])
-    assert len(resumed_losses) == 6 and (out / "modules.json").exists()
-
-    # Seeded: an uninterrupted run with the same settings gives the same losses at every step.
-    straight = train(_config(decoder_dir, tmp_path / "straight", max_steps=6, checkpoint_every=1000), db_path)
-    np.testing.assert_allclose(_losses(db_path, straight["run_id"]), resumed_losses, rtol=1e-4, atol=1e-5)
 
 
 def test_two_processes_give_the_single_process_loss(db_path, tmp_path, decoder_dir):
