@@ -36,7 +36,8 @@ def build_model(config: TrainConfig, device: torch.device) -> EmbeddingModel:
     if checkpointing is None:
         checkpointing = device.type == "cuda"
     if checkpointing:
-        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # Non-reentrant checkpointing works with frozen inputs (LoRA) without extra hooks.
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if config.lora:
         from peft import LoraConfig, get_peft_model
 
