@@ -10,6 +10,7 @@ import pytest
 from storage import runs as run_rows
 from storage.db import open_db
 from studio.config import REPO_ROOT
+from studio.errors import StudioError
 from studio.training.config import TrainConfig
 from studio.training.trainer import train
 from tests.tiny_models import build_tiny_decoder, build_tiny_encoder
@@ -150,3 +151,21 @@ def test_minilm_trains_with_mean_pooling_full_fine_tuning(db_path, tmp_path):
     pooling = json.loads((tmp_path / "minilm" / "1_Pooling" / "config.json").read_text())
     assert pooling["pooling_mode_mean_tokens"] is True
     assert json.loads((tmp_path / "minilm" / "sentence_bert_config.json").read_text())["max_seq_length"] == 256
+
+
+def test_a_run_whose_process_died_is_marked_interrupted_and_resumable(db_path, tmp_path):
+    from storage import jobs as job_rows
+    from studio.training import launcher
+
+    db = open_db(db_path)
+    job_id = job_rows.create_job(db, "train", {})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    job_rows.mark_started(db, job_id, dead.pid, "0")
+    (tmp_path / "gone" / "checkpoint").mkdir(parents=True)
+    run_id = run_rows.create_run(db, job_id, "gone", "minilm", {}, str(tmp_path / "gone"), {})
+    assert launcher.active_training_job(db_path) is None
+    assert job_rows.get_job(db, job_id)["state"] == "interrupted"
+    assert run_rows.get_run(db, run_id)["state"] == "interrupted"
+    with pytest.raises(StudioError, match="no checkpoint"):
+        launcher.resume_training(db_path, run_id)

@@ -86,9 +86,20 @@ def accepted_languages(db_path) -> list[str]:
     return [row[0] for row in rows]
 
 
+def reconcile(db) -> None:
+    """Mark interrupted the jobs whose process died, and the runs those jobs were training."""
+    jobs.reap(db)
+    for run in run_rows.list_runs(db, limit=20):
+        if run["state"] != "running" or not run["job_id"]:
+            continue
+        job = job_rows.get_job(db, run["job_id"])
+        if job and job["state"] in job_rows.FINAL_STATES:
+            run_rows.finish_run(db, run["id"], job["state"])
+
+
 def active_training_job(db_path) -> dict | None:
     db = open_db(db_path)
-    jobs.reap(db)
+    reconcile(db)
     active = job_rows.active_jobs(db, "train")
     return active[-1] if active else None
 
@@ -159,7 +170,7 @@ def cancel_training(db_path) -> int | None:
 
 def latest_training_job(db_path) -> dict | None:
     db = open_db(db_path)
-    jobs.reap(db)
+    reconcile(db)
     found = job_rows.list_jobs(db, "train", limit=1)
     return found[0] if found else None
 
