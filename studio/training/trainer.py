@@ -212,8 +212,8 @@ def evaluate_heldout(db_path, run_id: int, heldout_count: int, say) -> dict | No
         return None
     try:
         metrics = evaluate_run_heldout(db_path, run_id)
-    except StudioError as error:
-        say(f"held-out evaluation skipped: {error}")
+    except Exception as error:  # the model is trained and saved: a failed evaluation must not undo that
+        say(f"held-out evaluation failed ({error.__class__.__name__}: {error}); evaluate the run from the Compare tab")
         return None
     say(f"held-out metrics: {metrics}")
     return metrics
