@@ -119,6 +119,17 @@ def per_query_rows(a: dict, b: dict, dataset: RetrievalDataset, order: str = "la
     return rows
 
 
+def stored_rows(db, limit: int = 50) -> list[list]:
+    """Recent evaluations for the history table: id, run, model, dataset, split, headline metrics, when."""
+    rows = []
+    for row in evaluation_rows.list_evaluations(db, limit=limit):
+        metrics = row["metrics"]
+        rows.append([row["id"], row["run_id"] or "", row["model"], row["dataset"], row["split"],
+                     round(metrics.get("ndcg_at_10", 0.0), 4), round(metrics.get("mrr_at_10", 0.0), 4),
+                     round(metrics.get("recall_at_10", 0.0), 4), row["created_at"][:19].replace("T", " ")])
+    return rows
+
+
 @dataclass
 class Hit:
     rank: int

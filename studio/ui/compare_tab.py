@@ -32,6 +32,7 @@ EMPTY = ("**Nothing compared yet.** Choose two models and a dataset above, then 
          "No fine-tuned model yet? Train one in the *Train* tab; its held-out set appears here by itself.")
 ORDERS = ["largest change", "wins first", "losses first"]
 PER_QUERY_HEADERS = ["query id", "query", "nDCG@10 A", "nDCG@10 B", "Δ (B − A)"]
+HISTORY_HEADERS = ["id", "run", "model", "dataset", "split", "nDCG@10", "MRR@10", "Recall@10", "when (UTC)"]
 COLORS = {"query": "#d62728", "relevant document": "#2ca02c", "other document": "#b0b7c3"}
 
 
@@ -123,11 +124,12 @@ def poll(db_path, state):
                 gr.update(active=False)) + _no_results()
     if not all(state["evaluations"]):
         return (state, status, gr.update(active=True)) + _no_results()
-    return (state, status, gr.update(active=False)) + results(db_path, state, ORDERS[0])
+    return (state, status, gr.update(active=False)) + results(db_path, state, ORDERS[0]) + (
+        gr.update(visible=True), compare.stored_rows(db))
 
 
 def _no_results():
-    return (gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
+    return (gr.update(),) * 7
 
 
 def _evaluations(db_path, state):
@@ -272,46 +274,52 @@ def build(ctx) -> None:
                               allow_custom_value=True, scale=3,
                               info="A run's held-out set, or type the path of a BEIR folder on the server")
         split = gr.Textbox("test", label="Split", scale=1, info="qrels/<split>.tsv of a BEIR folder")
-        upload = gr.File(label="…or upload a BEIR zip", file_types=[".zip"], type="filepath", scale=2, height=90)
+        upload = gr.File(label="…or upload a BEIR zip", file_types=[".zip"], type="filepath", scale=2, height=120)
     with gr.Row():
         compare_button = gr.Button("Compare", variant="primary")
         refresh_button = gr.Button("Refresh lists")
     status = gr.Markdown(EMPTY, elem_classes=["empty-state"])
     timer = gr.Timer(1.0, active=False)
 
-    gr.Markdown("### Metrics")
-    summary = gr.Markdown("")
-    with gr.Row():
-        metrics_table = gr.Dataframe(headers=["metric", "A", "B", "Δ (B − A)"], interactive=False, scale=2)
-        metrics_plot = gr.Plot(label="A and B", scale=3)
+    with gr.Column(visible=False) as results_box:  # shown once both evaluations are ready
+        gr.Markdown("### Metrics")
+        summary = gr.Markdown("")
+        with gr.Row():
+            metrics_table = gr.Dataframe(headers=["metric", "A", "B", "Δ (B − A)"], interactive=False, scale=2)
+            metrics_plot = gr.Plot(label="A and B", scale=3)
 
-    gr.Markdown("### Per query\nClick a row to see both top-10 lists for that query.", elem_classes=["help-text"])
-    order = gr.Radio(ORDERS, value=ORDERS[0], label="Sort by the change in nDCG@10")
-    per_query = gr.Dataframe(headers=PER_QUERY_HEADERS, interactive=False, max_height=360, wrap=True,
-                             column_widths=["12%", "52%", "12%", "12%", "12%"])
+        gr.Markdown("### Per query\nClick a row to see both top-10 lists for that query.", elem_classes=["help-text"])
+        order = gr.Radio(ORDERS, value=ORDERS[0], label="Sort by the change in nDCG@10")
+        per_query = gr.Dataframe(headers=PER_QUERY_HEADERS, interactive=False, max_height=360, wrap=True,
+                                 column_widths=["12%", "52%", "12%", "12%", "12%"])
 
-    gr.Markdown("### Side by side")
-    with gr.Row():
-        query_pick = gr.Dropdown([], label="Pick a query of the dataset", scale=3)
-        typed = gr.Textbox(label="…or type a query", scale=3, placeholder="e.g. do statins lower cholesterol?")
-        instruction = gr.Textbox(label="Instruction (optional)", scale=2,
-                                 info="Used only by models trained with instructions")
-    search_button = gr.Button("Search with both models")
-    query_heading = gr.Markdown("")
-    with gr.Row():
-        list_a = gr.HTML()
-        list_b = gr.HTML()
+        gr.Markdown("### Side by side")
+        with gr.Row():
+            query_pick = gr.Dropdown([], label="Pick a query of the dataset", scale=3)
+            typed = gr.Textbox(label="…or type a query", scale=3, placeholder="e.g. do statins lower cholesterol?")
+            instruction = gr.Textbox(label="Instruction (optional)", scale=2,
+                                     info="Used only by models trained with instructions")
+        search_button = gr.Button("Search with both models")
+        query_heading = gr.Markdown("")
+        with gr.Row():
+            list_a = gr.HTML()
+            list_b = gr.HTML()
 
-    gr.Markdown("### Map of the embedding space (PCA)")
-    project_button = gr.Button("Project a sample of queries and documents")
-    projection_note = gr.Markdown("", elem_classes=["help-text"])
-    projection_plot = gr.Plot(label="2-D projection, coloured by relevance")
+        gr.Markdown("### Map of the embedding space (PCA)")
+        project_button = gr.Button("Project a sample of queries and documents")
+        projection_note = gr.Markdown("", elem_classes=["help-text"])
+        projection_plot = gr.Plot(label="2-D projection, coloured by relevance")
 
-    results_outputs = [metrics_table, metrics_plot, per_query, query_pick, summary]
+    with gr.Accordion("Stored evaluations (every run's held-out result and every comparison)", open=False):
+        history = gr.Dataframe(value=compare.stored_rows(open_db(db_path)), headers=HISTORY_HEADERS,
+                               interactive=False, max_height=300)
+
+    results_outputs = [metrics_table, metrics_plot, per_query, query_pick, summary, results_box, history]
     search_outputs = [query_heading, list_a, list_b]
     compare_button.click(partial(start, db_path), [model_a, model_b, dataset, split], [state, status, timer])
     timer.tick(partial(poll, db_path), [state], [state, status, timer] + results_outputs, show_progress="hidden")
     refresh_button.click(partial(refresh_lists, db_path), [model_a, model_b, dataset], [model_a, model_b, dataset])
+    refresh_button.click(lambda: compare.stored_rows(open_db(db_path)), None, [history])
     upload.upload(keep_upload, [upload], [dataset])
     order.change(partial(reorder, db_path), [state, order], [per_query])
     search_button.click(partial(search, db_path), [state, query_pick, typed, instruction], search_outputs)
