@@ -78,7 +78,9 @@ def start(db_path, model_a, model_b, spec, split):
         db = open_db(db_path)
         sides = [compare.prepare_side(db, db_path, model, dataset, spec, dataset.split) for model in (model_a, model_b)]
     except StudioError as error:
-        return None, f"⚠️ {error}", gr.update(active=False)
+        return None, f"⚠️ {error}"
+    except Exception as error:  # a model that fails to load or encode: say so, keep the tab alive
+        return None, f"⚠️ The projection failed ({error.__class__.__name__}: {error}); check both models load.", gr.update(active=False)
     state = {"spec": spec, "split": dataset.split, "models": [model_a, model_b],
              "evaluations": [side.evaluation["id"] if side.evaluation else None for side in sides],
              "jobs": [side.job_id for side in sides]}
@@ -207,6 +209,8 @@ def search(db_path, state, query_id, typed, instruction, progress=gr.Progress())
                                               text, chosen_id, instruction)
     except StudioError as error:
         return f"⚠️ {error}", "", ""
+    except Exception as error:  # a model that fails to load or encode: say so, keep the tab alive
+        return f"⚠️ The search failed ({error.__class__.__name__}: {error}); check both models load.", "", ""
     heading = f"**Query** {('`' + chosen_id + '` ') if chosen_id else '(typed) '}{html.escape(text)}"
     if chosen_id:
         judged = dataset.qrels.get(chosen_id, {})
@@ -252,6 +256,8 @@ def projection(db_path, state, progress=gr.Progress()):
         figure.update_layout(height=420, margin=dict(l=30, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.1))
     except StudioError as error:
         return None, f"⚠️ {error}"
+    except Exception as error:  # a model that fails to load or encode: say so, keep the tab alive
+        return None, f"⚠️ The projection failed ({error.__class__.__name__}: {error}); check both models load."
     note = (f"{len(sample[0])} queries, {len(sample[1])} of their relevant documents and {len(sample[2])} other "
             "documents, projected onto each model's first two principal components.")
     return figure, note
