@@ -39,9 +39,15 @@ class EvaluationOutcome:
     details: dict = field(default_factory=dict)
 
 
-@lru_cache(maxsize=3)
 def loaded_model(name: str, pooling: str | None = None, max_length: int | None = None):
-    """A loaded embedding model, kept for reuse (the Compare tab encodes one query at a time)."""
+    """A loaded embedding model, kept for reuse (the Compare tab encodes one query at a time).
+
+    Keyed by the model's files too, so a run retrained into the same folder is loaded afresh."""
+    return _load_cached(name, pooling, max_length, embedding_cache.model_key(name, pooling, max_length))
+
+
+@lru_cache(maxsize=3)
+def _load_cached(name: str, pooling: str | None, max_length: int | None, key: str):
     from studio.embedding import load_model
 
     return load_model(name, pooling=pooling, max_length=max_length)
