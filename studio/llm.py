@@ -42,7 +42,14 @@ PRICES = {
 
 
 class LLMError(StudioError):
-    """The endpoint could not give an answer (after the retries that make sense)."""
+    """The endpoint could not give an answer (after the retries that make sense).
+
+    `transient` is False when trying again later cannot help (a bad key, an unknown model).
+    """
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -233,6 +240,11 @@ class LLMClient:
         self._formats = ["json_schema", "json_object", "none"]
 
     @property
+    def openai(self) -> openai.AsyncOpenAI:
+        """The SDK client itself, for the Batch API's file and batch routes."""
+        return self._client
+
+    @property
     def price_known(self) -> bool:
         return self._price is not None
 
@@ -303,7 +315,7 @@ class LLMClient:
         """Raise LLMError unless the error is worth another try and tries are left."""
         if _is_retryable(error) and attempt < self.settings.max_attempts:
             return
-        raise LLMError(self.describe(error, attempt)) from None
+        raise LLMError(self.describe(error, attempt), transient=_is_retryable(error)) from None
 
     def describe(self, error: Exception, attempts: int = 1) -> str:
         where = "the local model" if self.is_local else f"the endpoint {self.settings.base_url or 'api.openai.com'}"

@@ -13,6 +13,7 @@ In a test (the server runs in a background thread with its own event loop)::
         ...
         fake.chat_requests()          # the logged chat requests (each a RequestRecord)
         fake.counts()                 # {"ok": 12, "rate_limit": 1, ...}: what was served
+        fake.max_in_flight            # the most chat requests answered at once
 
 As a process (the end-to-end test and the benchmarks run it this way, so that its CPU is its own)::
 
@@ -130,6 +131,8 @@ class FakeOpenAI:
         self.port = port
         self.log_requests = log_requests
         self.requests: list[RequestRecord] = []
+        self.in_flight = 0        # chat requests being answered now
+        self.max_in_flight = 0    # the most at once since start (or reset)
         self._script: deque[str] = deque()
         self._served: Counter = Counter()
         self._counter = itertools.count(1)
@@ -166,6 +169,7 @@ class FakeOpenAI:
         self._script.clear()
         self._served.clear()
         self.fault_rates = {}
+        self.max_in_flight = 0
 
     # --- lifecycle -----------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -321,6 +325,14 @@ class FakeOpenAI:
             {"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in self.models]})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer_chat(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         fault = self._choose_fault()
         record = self._log(request, body, fault)

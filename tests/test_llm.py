@@ -127,13 +127,13 @@ def test_wrong_model_is_not_retried(fake):
 
 def test_endpoint_refusing_json_schema_steps_down_to_json_object_then_none():
     class Picky(FakeOpenAI):
-        async def _chat(self, request):
+        async def _answer_chat(self, request):
             from aiohttp import web
             body = await request.json()
             if "response_format" in body:
                 self._log(request, body, "refused")
                 return web.json_response({"error": {"message": "response_format is not supported"}}, status=400)
-            return await super()._chat(request)
+            return await super()._answer_chat(request)
 
     with Picky() as fake:
         schema = {"type": "object", "properties": {"user_query": {"type": "string"}}}
@@ -186,7 +186,7 @@ def test_test_connection_lists_models(fake):
 
 def test_key_never_appears_in_error_messages(fake):
     class Echo(FakeOpenAI):
-        async def _chat(self, request):
+        async def _answer_chat(self, request):
             from aiohttp import web
             return web.json_response({"error": {"message": "bad key " + request.headers["Authorization"]}},
                                      status=418)
