@@ -129,5 +129,7 @@ def _list_lines(text: str) -> list[str]:
     if marked:
         return marked
     plain = [_clean(line) for line in lines]
-    # An intro such as "Here are 20 tasks:" is not a task.
-    return [line for line in plain if line and not line.endswith(":") and len(line.split()) >= 3]
+    # An intro such as "Here are 20 tasks:" is not a task, and a lone sentence ("I cannot help
+    # with that") is not a list.
+    plain = [line for line in plain if line and not line.endswith(":") and len(line.split()) >= 3]
+    return plain if len(plain) >= 2 else []
