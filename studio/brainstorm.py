@@ -10,7 +10,7 @@ from storage import tasks as task_rows
 from storage.db import open_db
 from studio.errors import StudioError
 from studio.families import load_family
-from studio.llm import LLMClient, LLMSettings
+from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings
 from studio.replies import ReplyError, parse_list
 from studio.templates import make_rng, render_prompt
 
@@ -64,6 +64,8 @@ def brainstorm(db_path, family_name: str, n: int, settings: LLMSettings, job=Non
 async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -> BrainstormResult:
     own_client = client is None
     client = client or LLMClient(settings)
+    if client.is_local:
+        concurrency = min(concurrency, LOCAL_CONCURRENCY)
     result = BrainstormResult(family.name, n, model=client.model, task_ids=[])
     rng = make_rng(seed)
     job_id = job.job_id if job else None

@@ -21,7 +21,7 @@ from storage.examples import insert_examples
 from storage import jobs as job_rows
 from studio.errors import StudioError
 from studio.families import Family, load_family
-from studio.llm import LLMClient, LLMError, LLMSettings
+from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings
 from studio.replies import ReplyError, parse_object
 from studio.templates import make_rng, render_prompt
 
@@ -340,6 +340,8 @@ def run_generation(db_path, job, plan: Plan, settings: LLMSettings, concurrency:
 async def _run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client) -> Stats:
     own_client = client is None
     client = client or LLMClient(settings)
+    if client.is_local:
+        concurrency = min(concurrency, LOCAL_CONCURRENCY)
     stats.model = client.model
     recorder = Recorder(db, plan, job.job_id, stats)
     run = Run(job, db, plan, stats, recorder, error_limit=max(8, concurrency))

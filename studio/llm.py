@@ -26,6 +26,8 @@ from studio.errors import StudioError
 TEMPERATURE = 1.0
 TOP_P = 1.0
 LOCAL_MODEL = "smollm2"
+LOCAL_TIMEOUT = 900.0
+LOCAL_CONCURRENCY = 2  # llama.cpp's server decodes one request at a time; more only queues
 
 # USD per million tokens (prompt, completion). Override or extend with STUDIO_LLM_PRICES, e.g.
 # '{"my-model": [0.2, 0.8]}', or with the price fields of LLMSettings.
@@ -234,8 +236,9 @@ class LLMClient:
                 raise StudioError("no model set: choose one in Settings, pass --model or set STUDIO_LLM_MODEL")
             self.model = settings.model or ""
         self._price = (0.0, 0.0) if self.is_local else settings.price(self.model)
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
-                                          timeout=settings.timeout)
+        # The local server answers one request at a time: a queued request must not time out.
+        timeout = max(settings.timeout, LOCAL_TIMEOUT) if self.is_local else settings.timeout
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         # Ladder of response formats; we step down when an endpoint refuses one.
         self._formats = ["json_schema", "json_object", "none"]
 
@@ -260,7 +263,9 @@ class LLMClient:
     def _response_format(self, schema: dict | None, json_reply: bool):
         if self.is_local:
             # llama.cpp compiles the schema into a grammar: the tiny model cannot produce anything else.
-            return {"type": "json_object", "schema": schema} if schema else None
+            from studio.local_llm import bounded_schema
+
+            return {"type": "json_object", "schema": bounded_schema(schema)} if schema else None
         if not json_reply:
             return None
         mode = self._formats[0]
