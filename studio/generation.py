@@ -472,3 +472,38 @@ def plan_for_job(db, job_id: int, family: str | None, per_task: int | None, task
     if not family or not per_task:
         raise StudioError("generate needs --family and --per-task (or --resume JOB_ID)")
     return create_plan(db, job_id, family, per_task, tasks, seed=seed, mode=mode)
+
+
+# --- what the Generate tab shows -------------------------------------------------------------
+
+def recent_jobs(db, limit: int = 20) -> list[dict]:
+    return job_rows.list_jobs(db, kind="generate", limit=limit)
+
+
+def job_report(db, job_id: int) -> dict | None:
+    """A generation job's live numbers, for display."""
+    job = job_rows.get_job(db, job_id)
+    if job is None:
+        return None
+    stats = job["stats"] or {}
+    failures = [{"reason": reason, "raw": (raw or "")[:300]} for reason, raw in db.execute(
+        "SELECT reason, raw FROM generation_failures WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+        [job_id, SAMPLE_FAILURES]).fetchall()]
+    total = job["total"] or stats.get("total") or 0
+    done = job["done"] or 0
+    active = job["state"] in job_rows.ACTIVE_STATES
+    later = db.execute("SELECT 1 FROM jobs WHERE resumed_from = ? LIMIT 1", [job_id]).fetchone()
+    unfinished = job["state"] in ("interrupted", "failed", "cancelled") or (job["state"] == "done" and done < total)
+    return {
+        "id": job_id, "state": job["state"], "family": job["args"].get("family"), "done": done, "total": total,
+        "progress": job["progress"] or 0.0, "message": job["message"] or "", "error": job["error"] or "",
+        "inserted": stats.get("inserted", 0), "duplicates": stats.get("duplicates", 0),
+        "failed": stats.get("failed", 0), "request_errors": stats.get("request_errors", 0),
+        "prompt_tokens": stats.get("prompt_tokens", 0), "completion_tokens": stats.get("completion_tokens", 0),
+        "cost": stats.get("cost", 0.0), "cost_known": stats.get("cost_known", True),
+        "examples_per_s": stats.get("examples_per_s", 0.0), "model": stats.get("model") or job["args"].get("model"),
+        "mode": stats.get("mode", "online"), "resumed_from": job["resumed_from"],
+        "failures": failures or stats.get("failure_samples", []),
+        "cancellable": active and not job["cancel_requested"],
+        "resumable": unfinished and not later,
+    }
