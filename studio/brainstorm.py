@@ -38,7 +38,8 @@ class BrainstormResult:
         return dict(self.__dict__)
 
     def summary(self) -> str:
-        text = f"brainstormed {self.inserted} new {self.family} tasks in {self.calls} calls"
+        calls = "1 call" if self.calls == 1 else f"{self.calls} calls"
+        text = f"brainstormed {self.inserted} new {self.family} tasks in {calls}"
         if self.duplicates:
             text += f", {self.duplicates} near-duplicates dropped"
         if self.invalid_replies:

@@ -57,7 +57,7 @@ def test_start_watch_and_finish_a_job(configured, studio, studio_client, fake):
     assert note.startswith("Started job")
     job_id = value(job)
     bar, numbers, failures = poll_until(studio_client, job_id)
-    assert "**done**" in numbers and "✅ 15 new" in numbers and "15 / 15" in bar
+    assert "**done**" in numbers and "**15** new" in numbers and "15 / 15" in bar
     assert "Tokens:" in numbers and "examples/s" in numbers and "cost" in numbers and "items left" not in numbers
     db = open_db(studio.db_path)
     assert db.execute("SELECT COUNT(*) FROM examples WHERE job_id = ?", [job_id]).fetchone()[0] == 15
@@ -101,7 +101,7 @@ def test_cancel_from_the_tab(configured, studio, studio_client, fake):
     try:
         _, job = studio_client.predict("short-long", 40, None, False, api_name="/generate_start")
         job_id = value(job)
-        poll_until(studio_client, job_id, states=("running",), check=lambda numbers: "✅ 0 new" not in numbers)
+        poll_until(studio_client, job_id, states=("running",), check=lambda numbers: "**0** new" not in numbers)
         note = studio_client.predict(job_id, api_name="/generate_cancel")
         assert "Cancel requested" in note
         _, numbers, _ = poll_until(studio_client, job_id)

@@ -59,8 +59,9 @@ def start(db_path, state, family_name, per_task, tasks, batch_api):
 
 def job_choices(db_path, selected=None):
     rows = generation.recent_jobs(open_db(db_path))
-    choices = [(f"#{row['id']} · {row['args'].get('family', '?')} · {row['state']} · {row['done']}/{row['total'] or '?'}",
-                row["id"]) for row in rows]
+    # The label names the job, not its state: the panel below shows the live state.
+    choices = [(f"#{row['id']} · {row['args'].get('family', '?')} · started {row['created_at'][:16].replace('T', ' ')}"
+                + (f" · resumes #{row['resumed_from']}" if row["resumed_from"] else ""), row["id"]) for row in rows]
     value = selected if selected is not None else (rows[0]["id"] if rows else None)
     return gr.update(choices=choices, value=value)
 
@@ -87,8 +88,8 @@ def view(db_path, job_id):
     lines = [
         f"**Job {report['id']}** · {report['family']} · **{report['state']}** · {report['mode']} · "
         f"model `{report['model']}`" + (f" · resumes job {report['resumed_from']}" if report["resumed_from"] else ""),
-        f"✅ {report['inserted']} new · ♻️ {report['duplicates']} duplicates skipped · ❌ {report['failed']} failed"
-        f" · ⚠️ {report['request_errors']} request errors",
+        f"**{report['inserted']}** new · **{report['duplicates']}** duplicates skipped · **{report['failed']}** failed"
+        f" (invalid twice) · **{report['request_errors']}** request errors",
         f"Tokens: {report['prompt_tokens']:,} prompt + {report['completion_tokens']:,} completion · cost {cost}"
         f" · {report['examples_per_s']} examples/s",
     ]
@@ -130,7 +131,7 @@ def build(ctx) -> None:
     with gr.Row():
         family = gr.Dropdown(list(FAMILIES), value=FAMILIES[0], label="Task family", scale=2)
         per_task = gr.Number(value=2, precision=0, minimum=1, label="Examples per task (K)", scale=1)
-        tasks = gr.Number(value=None, precision=0, minimum=0, label="Use first N tasks (empty: all)", scale=1)
+        tasks = gr.Number(value=0, precision=0, minimum=0, label="Use first N tasks (0 = all)", scale=1)
         batch_api = gr.Checkbox(label="OpenAI Batch API", info="Half price, results within 24 h.", scale=1)
         start_button = gr.Button("Start generation", variant="primary", scale=1, elem_id="generate-start")
     hint = gr.Markdown(elem_id="generate-hint")

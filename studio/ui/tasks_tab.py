@@ -23,7 +23,7 @@ HELP = (
 
 def table(db_path, family, status):
     rows = task_rows.list_tasks(open_db(db_path), family, None if status == "all" else status)
-    return [[r["id"], r["text"], r["status"], r["examples"], r["source"], r["model"] or "", r["created_at"][:19]]
+    return [[r["id"], r["text"], r["status"], r["examples"], r["source"], r["model"] or "", r["created_at"][:16].replace("T", " ")]
             for r in rows]
 
 
@@ -125,7 +125,7 @@ def build(ctx) -> None:
     brainstorm_note = gr.Markdown(elem_id="tasks-brainstorm-note")
     summary = gr.Markdown(elem_classes=["empty-state"], elem_id="tasks-summary")
     tasks = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, max_height=420, label="Tasks",
-                         column_widths=["6%", "52%", "9%", "9%", "10%", "7%", "7%"], elem_id="tasks-table")
+                         column_widths=["5%", "50%", "8%", "8%", "10%", "8%", "11%"], elem_id="tasks-table")
     with gr.Row():
         task_id = gr.Number(label="Selected task id", precision=0, value=None, scale=1, interactive=False)
         text = gr.Textbox(label="Task text (edit, then Save)", lines=2, scale=5, elem_id="tasks-edit")
