@@ -208,6 +208,18 @@ def _is_retryable(error: Exception) -> bool:
     return False
 
 
+def _refused(error: Exception) -> bool:
+    """True when a "timeout" really was a refused or failed connection: the aiohttp transport
+    reports both as ConnectTimeout, but the user needs different advice."""
+    cause = error.__cause__ or error.__context__
+    seen = 0
+    while cause is not None and seen < 10:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
+
+
 def _response_format_rejected(error: openai.APIStatusError) -> bool:
     text = str(getattr(error, "message", "") or error).lower()
     return error.status_code in (400, 422) and any(word in text for word in ("response_format", "json", "schema"))
@@ -247,9 +259,8 @@ class LLMClient:
         self._price = (0.0, 0.0) if self.is_local else settings.price(self.model)
         # The local server answers one request at a time: a queued request must not time out.
         timeout = max(settings.timeout, LOCAL_TIMEOUT) if self.is_local else settings.timeout
-        http_client = _http_client() if os.environ.get("STUDIO_HTTP", "aiohttp") == "aiohttp" else None
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout,
-                                          http_client=http_client)
+                                          http_client=_http_client())
         # Ladder of response formats; we step down when an endpoint refuses one.
         self._formats = ["json_schema", "json_object", "none"]
 
@@ -346,9 +357,9 @@ class LLMClient:
             return f"{where} has no model {self.model!r} (or no such route): pick a model that 'test connection' lists"
         if isinstance(error, openai.RateLimitError):
             return f"{where} kept answering 429 rate limit{tries}: lower the concurrency or try again later"
-        if isinstance(error, openai.APITimeoutError):
+        if isinstance(error, openai.APITimeoutError) and not _refused(error):
             return f"{where} did not answer within {self.settings.timeout:g} s{tries}: raise the timeout or check the server"
-        if isinstance(error, openai.APIConnectionError):
+        if isinstance(error, openai.APIConnectionError):  # (APITimeoutError is one too)
             return f"could not connect to {where}{tries}: check the base URL and that the server is running"
         if isinstance(error, openai.APIStatusError):
             detail = self._scrub(str(getattr(error, "message", "") or ""))
