@@ -289,8 +289,10 @@ def previous_stats(db, job_id: int) -> dict | None:
 class Run:
     """Shared state of one job's workers."""
 
-    def __init__(self, job, db, plan: Plan, stats: Stats, recorder: Recorder, error_limit: int):
+    def __init__(self, job, db, plan: Plan, stats: Stats, recorder: Recorder, error_limit: int, client=None):
         self.job, self.db, self.plan, self.stats, self.recorder = job, db, plan, stats, recorder
+        self.client = client
+        self.base_requests, self.base_retries = stats.requests, stats.retries
         self.error_limit = error_limit
         self.error_streak = 0
         self.stop_reason: str | None = None   # set: workers take no new items
@@ -299,6 +301,9 @@ class Run:
 
     def report(self, started: float, message: str | None = None) -> None:
         self.recorder.flush()
+        if self.client is not None:  # request counts so far: earlier jobs of the plan plus this one
+            self.stats.requests = self.base_requests + self.client.usage.requests
+            self.stats.retries = self.base_retries + self.client.usage.retries
         self.stats.run_seconds = time.perf_counter() - started
         self.job.progress(self.stats.done, self.plan.total, message or progress_message(self.stats),
                           self.stats.as_dict())
@@ -344,7 +349,7 @@ async def _run(db, job, plan, family, remaining, texts, stats, settings, concurr
         concurrency = min(concurrency, LOCAL_CONCURRENCY)
     stats.model = client.model
     recorder = Recorder(db, plan, job.job_id, stats)
-    run = Run(job, db, plan, stats, recorder, error_limit=max(8, concurrency))
+    run = Run(job, db, plan, stats, recorder, error_limit=max(8, concurrency), client=client)
     started = time.perf_counter()
     run.report(started, f"starting: {len(remaining)} of {plan.total} to do with {client.model}")
     items = iter(remaining)
@@ -381,12 +386,9 @@ async def _run(db, job, plan, family, remaining, texts, stats, settings, concurr
         await asyncio.gather(*workers)
     finally:
         report_task.cancel()
-        usage = client.usage
-        stats.requests += usage.requests
-        stats.retries += usage.retries
+        run.report(started)
         if own_client:
             await client.aclose()
-        run.report(started)
     if run.stop_reason == "cancel":
         job.cancelled(stats.as_dict())
     elif run.fatal:
