@@ -119,7 +119,7 @@ def offline(args) -> None:
                    for _ in range(args.requests)]
 
         async def run():
-            parsed, tokens, seconds = 0, 0, 0.0
+            parsed, tokens, seconds, reasons = 0, 0, 0.0, []
             async with LLMClient(LLMSettings(max_attempts=1)) as client:
                 for prompt in prompts:
                     completion = await client.chat(prompt, schema=reply_schema(family))
@@ -128,17 +128,19 @@ def offline(args) -> None:
                     try:
                         parse_object(completion.text, family.output_keys)
                         parsed += 1
-                    except ReplyError:
-                        pass
-            return parsed, tokens, seconds
+                    except ReplyError as error:
+                        reasons.append(f"{error} (finish_reason {completion.finish_reason}): {completion.text[:160]!r}")
+            return parsed, tokens, seconds, reasons
 
         try:
             started = time.perf_counter()
             local_llm.ensure_server()
             print(f"server start: {time.perf_counter() - started:.1f} s ({local_llm.threads()} thread(s))")
-            parsed, tokens, seconds = asyncio.run(run())
+            parsed, tokens, seconds, reasons = asyncio.run(run())
         finally:
             local_llm.stop_server()
+    for reason in reasons:
+        print(f"unparsed: {reason}")
     print(f"offline {family.name}: {args.requests} requests, {tokens} completion tokens in {seconds:.1f} s")
     print(f"offline: {tokens / seconds:.1f} tokens/s, parse rate {parsed}/{args.requests} = {parsed / args.requests:.2f}")
 

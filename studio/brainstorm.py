@@ -79,7 +79,9 @@ async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -
             calls = min(concurrency, math.ceil(missing / PER_CALL))
             prompts = [render_prompt(db, family.name, "brainstorm", rng, n=min(PER_CALL, missing))
                        for _ in range(calls)]
-            replies = await asyncio.gather(*(client.chat(p.text, schema=LIST_SCHEMA, json_reply=False)
+            # The schema only binds the offline model (remote replies are parsed leniently instead).
+            schema = {**LIST_SCHEMA, "maxItems": min(PER_CALL, missing)}
+            replies = await asyncio.gather(*(client.chat(p.text, schema=schema, json_reply=False)
                                              for p in prompts), return_exceptions=True)
             before = result.inserted
             errors = [reply for reply in replies if isinstance(reply, BaseException)]
