@@ -30,6 +30,7 @@ MAX_CONCURRENCY = 512
 FLUSH_SECONDS = 0.25
 FLUSH_ITEMS = 256
 SAMPLE_FAILURES = 5
+CANCEL_GRACE_SECONDS = 3.0  # after a cancel, how long requests in flight may still finish
 
 
 @dataclass(frozen=True)
@@ -373,17 +374,26 @@ async def _run(db, job, plan, family, remaining, texts, stats, settings, concurr
             if len(recorder.pending) >= FLUSH_ITEMS:
                 recorder.flush()
 
+    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, max(1, len(remaining))))]
+
     async def reporter():
+        cancelled_at = None
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             run.report(started)
             if not run.stop_reason and job.cancel_requested():
                 run.stop_reason = "cancel"
+            if run.stop_reason == "cancel":
+                cancelled_at = cancelled_at or time.monotonic()
+                if time.monotonic() - cancelled_at > CANCEL_GRACE_SECONDS:
+                    for task in workers:  # a slow request must not hold up a cancel; its item stays to do
+                        task.cancel()
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, max(1, len(remaining))))]
     report_task = asyncio.create_task(reporter())
     try:
-        await asyncio.gather(*workers)
+        for result in await asyncio.gather(*workers, return_exceptions=True):
+            if isinstance(result, Exception):
+                raise result
     finally:
         report_task.cancel()
         run.report(started)

@@ -283,3 +283,22 @@ def test_cli_bad_input_exits_with_one_line_reason(db_path):
     assert "Traceback" not in done.stderr
     db = open_db(db_path)
     assert job_rows.list_jobs(db)[0]["state"] == "failed"  # its job row does not stay "running"
+
+
+def test_cancel_does_not_wait_for_a_hanging_request(db_path, fake):
+    seed_tasks(db_path, n=1)
+    fake.hang_seconds = 60
+    fake.script("ok", "hang", "hang")
+    db = open_db(db_path)
+    job = JobContext.create(db_path, "generate", {})
+    plan = create_plan(db, job.job_id, "short-long", 10, seed=2)
+    worker = threading.Thread(target=run_generation, args=(db_path, job, plan, settings_for(fake, timeout=60)),
+                              kwargs={"concurrency": 2})
+    worker.start()
+    wait_for(lambda: len(fake.chat_requests()) >= 3)
+    started = time.time()
+    jobs.cancel(db, job.job_id)
+    worker.join(30)
+    assert not worker.is_alive() and time.time() - started < 10
+    final = job_rows.get_job(db, job.job_id)
+    assert final["state"] == "cancelled" and final["done"] == 1 and finished_items(db, plan.id) == {0}
