@@ -125,7 +125,11 @@ async def _run(db, job, plan: Plan, settings: LLMSettings, poll: float) -> Stats
                 return stats
             if batch.status != "completed":
                 raise StudioError(f"the batch {batch_id} ended as {batch.status}: resume the job to try again")
-            lines = await _download(client, batch.output_file_id) if batch.output_file_id else []
+            # Failed requests are in the error file, not the output file: both go through ingestion.
+            lines = []
+            for file_id in (batch.output_file_id, getattr(batch, "error_file_id", None)):
+                if file_id:
+                    lines += await _download(client, file_id)
             retry = _ingest(lines, plan, family, prompts, texts, job.job_id, round_, price, recorder, stats,
                             retry, client.model)
             batch_state["ingested"] = True

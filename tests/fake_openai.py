@@ -421,14 +421,22 @@ class FakeOpenAI:
             output.append({"id": f"batch_req_{next(self._ids)}", "custom_id": item["custom_id"],
                            "response": {"status_code": 200, "request_id": f"req_{next(self._ids)}",
                                         "body": self.completion_body(item["body"], content)}, "error": None})
-        data = "".join(json.dumps(row) + "\n" for row in output).encode()
+        # Like OpenAI: answered requests go to the output file, failed ones to the error file.
+        ok = [row for row in output if row["response"]["status_code"] == 200]
+        failed = [row for row in output if row["response"]["status_code"] != 200]
+        batch.update(status="completed", output_file_id=self._store_file(batch_id, "output", ok),
+                     error_file_id=self._store_file(batch_id, "error", failed),
+                     request_counts={"total": len(output), "completed": len(ok), "failed": len(failed)})
+
+    def _store_file(self, batch_id: str, kind: str, rows: list[dict]) -> str | None:
+        if not rows:
+            return None
+        data = "".join(json.dumps(row) + "\n" for row in rows).encode()
         file_id = f"file-{next(self._ids)}"
         self._files[file_id] = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                                "filename": f"{batch_id}_output.jsonl", "purpose": "batch_output",
+                                "filename": f"{batch_id}_{kind}.jsonl", "purpose": "batch_output",
                                 "status": "processed", "data": data}
-        failed = sum(1 for row in output if row["response"]["status_code"] != 200)
-        batch.update(status="completed", output_file_id=file_id,
-                     request_counts={"total": len(output), "completed": len(output) - failed, "failed": failed})
+        return file_id
 
     async def _get_batch(self, request: web.Request) -> web.Response:
         batch_id = request.match_info["batch_id"]

@@ -99,3 +99,12 @@ def test_batch_mode_needs_a_real_endpoint(db_path, monkeypatch):
     db, job, plan = start(db_path)
     with pytest.raises(StudioError, match="Batch API needs an OpenAI endpoint"):
         run_batch_generation(db_path, job, plan, LLMSettings.resolve())
+
+
+def test_failed_batch_requests_come_from_the_error_file_and_are_asked_again(db_path, fake):
+    db, job, plan = start(db_path, n_tasks=1, per_task=3)
+    fake.script("server_error", "ok", "ok", "ok")  # round 1: item 0 fails; round 2 asks it again
+    stats = run_batch_generation(db_path, job, plan, settings_for(fake), poll=0.05)
+    assert stats.inserted == 3 and stats.failed == 0
+    batches = list(fake._batches.values())
+    assert len(batches) == 2 and batches[0]["error_file_id"] and batches[0]["request_counts"]["failed"] == 1
