@@ -35,9 +35,10 @@ def _load_json(text: str):
         if not candidate:
             continue
         try:
-            return json.loads(candidate)
+            # strict=False: a raw newline inside a string is common in model output and harmless.
+            return json.loads(candidate, strict=False)
         except ValueError as exc:
-            error = exc
+            error = error or exc  # the first attempt's reason is the one that explains the reply
     if error is not None:
         raise ReplyError(f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})")
     raise ReplyError("empty reply")

@@ -85,3 +85,8 @@ def test_brainstorm_with_nothing_usable_raises():
         parse_list("   ")
     with pytest.raises(ReplyError):
         parse_list("No.")
+
+
+def test_raw_newlines_inside_strings_are_accepted():
+    text = '{"user_query": "q", "positive_document": "line one\nline two", "hard_negative_document": "n"}'
+    assert parse_object(text, KEYS)["positive_document"] == "line one\nline two"
