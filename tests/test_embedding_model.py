@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from studio.embedding import format_query, load_model
+from studio.embedding.pooling import last_token_pool
+from tests.tiny_models import build_tiny_decoder, build_tiny_encoder
+
+
+@pytest.fixture(scope="module")
+def decoder_dir(tmp_path_factory):
+    return build_tiny_decoder(tmp_path_factory.mktemp("decoder"))
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory):
+    return build_tiny_encoder(tmp_path_factory.mktemp("encoder"))
+
+
+def test_last_token_pool_reads_last_real_token_under_both_paddings():
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).view(2, 4, 1)
+    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    assert last_token_pool(hidden, right).squeeze(-1).tolist() == [1.0, 7.0]
+    assert last_token_pool(hidden, left).squeeze(-1).tolist() == [3.0, 7.0]
+
+
+def test_decoder_folder_resolves_to_last_pooling_and_appends_eos(decoder_dir):
+    model = load_model(str(decoder_dir), device="cpu")
+    assert model.pooling == "last"
+    eos = model.tokenizer.eos_token_id
+    # The tiny tokenizer does not add EOS on its own; the model must have made it.
+    features = model.tokenize(["the quick brown fox", "a dog"])
+    for ids, mask in zip(features["input_ids"], features["attention_mask"]):
+        assert ids[mask.bool()][-1].item() == eos
+
+
+def test_last_token_embeddings_equal_under_left_and_right_padding(decoder_dir):
+    model = load_model(str(decoder_dir), device="cpu")
+    texts = ["the quick brown fox jumps over the lazy dog", "a dog", "cats"]
+    model.tokenizer.padding_side = "right"
+    right = model.encode_documents(texts)
+    model.tokenizer.padding_side = "left"
+    left = model.encode_documents(texts)
+    one_by_one = np.stack([model.encode_documents([t])[0] for t in texts])
+    np.testing.assert_allclose(right, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(left, one_by_one, atol=1e-5)
+
+
+def test_embeddings_are_unit_float32_and_queries_get_the_instruction(decoder_dir):
+    model = load_model(str(decoder_dir), device="cpu")
+    queries = model.encode_queries(["what do cats eat"], instruction="Retrieve documents that answer")
+    assert queries.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    formatted = model.encode_documents(["Instruct: Retrieve documents that answer\nQuery: what do cats eat"])
+    np.testing.assert_allclose(queries, formatted, atol=1e-6)
+    plain = model.encode_queries(["what do cats eat"])
+    assert not np.allclose(plain, queries, atol=1e-3)
+    assert format_query("q", None) == "q"
+    assert format_query("q", "Do it") == "Instruct: Do it\nQuery: q"
+
+
+def test_encoder_folder_uses_mean_pooling(encoder_dir):
+    model = load_model(str(encoder_dir), device="cpu")
+    assert model.pooling == "mean"
+    assert model.encode_documents(["one", "two words here"]).shape == (2, 32)
+
+
+def test_minilm_matches_sentence_transformers():
+    from sentence_transformers import SentenceTransformer
+
+    from studio.model_registry import minilm_dir
+
+    model = load_model("minilm", device="cpu")
+    assert model.pooling == "mean" and model.max_length == 256
+    texts = ["A cat sits on the mat.", "Protein folding decides function. " * 60]
+    ours = model.encode_documents(texts)
+    theirs = SentenceTransformer(str(minilm_dir()), device="cpu").encode(texts)
+    assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
