@@ -75,7 +75,7 @@ def save_template(db, family_name: str, kind: str, variant: str, body: str, sour
         current = db.execute(
             "SELECT id, body FROM template_versions WHERE family = ? AND kind = ? AND variant = ? AND active = 1",
             [family_name, kind, variant]).fetchone()
-        if current and current[1] == body:
+        if current and current[1].rstrip() == body.rstrip():
             return get_version(db, current[0])
         latest = db.execute(
             "SELECT COALESCE(MAX(version), 0) FROM template_versions WHERE family = ? AND kind = ? AND variant = ?",

@@ -92,3 +92,24 @@ def load_family(name: str) -> Family:
 
 def load_families() -> dict[str, Family]:
     return {name: load_family(name) for name in FAMILIES}
+
+
+def placeholder_rows(family: Family) -> list[list[str]]:
+    """(placeholder, values, weights) rows for display: what sampling draws from."""
+    from studio.languages import languages
+
+    rows = []
+    for name, placeholder in family.placeholders.items():
+        if placeholder.from_language_table:
+            groups: dict[float, list[str]] = {}
+            for language in languages():
+                groups.setdefault(language.weight, []).append(language.name)
+            parts = []
+            for weight, names in sorted(groups.items(), reverse=True):
+                listed = ", ".join(names) if len(names) <= 13 else f"{len(names)} others"
+                parts.append(f"{listed}: {weight:.2f}% each" if len(names) > 1 else f"{listed}: {weight:.1f}%")
+            rows.append([name, f"{len(languages())} languages (XLM-R)", " · ".join(parts)])
+        else:
+            share = 100 / len(placeholder.values)
+            rows.append([name, " | ".join(placeholder.values), f"uniform, {share:.1f}% each"])
+    return rows

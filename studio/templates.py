@@ -144,20 +144,40 @@ class RenderedPrompt:
     placeholders: dict = field(default_factory=dict)
 
 
+def render_body(family_name: str, kind: str, body: str, rng: random.Random, task: str | None = None,
+                n: int = DEFAULT_BRAINSTORM_N) -> tuple[str, dict]:
+    """Render one template text with freshly sampled placeholder values; returns (text, values)."""
+    family = load_family(family_name)
+    values = _sample_variables(family, kind, rng, task=task, n=n)
+    return render(body, values), values
+
+
 def render_prompt(db, family_name: str, kind: str, rng: random.Random, task: str | None = None,
                   variant: str | None = None, n: int = DEFAULT_BRAINSTORM_N) -> RenderedPrompt:
-    """The exact prompt that would be sent: an active template version, freshly sampled values."""
+    """The exact prompt that would be sent: an active template version, freshly sampled values.
+
+    With `variant` None a generation variant is drawn from `rng` first, so the same seed always
+    picks the same variant and the same placeholder values."""
     from storage.templates import active_templates
 
     family = load_family(family_name)
     if kind == "brainstorm" and not family.has_brainstorm:
         raise TemplateError(f"the {family.name} family has no brainstorm step")
-    versions = active_templates(db, family.name, kind)
-    if variant is not None:
-        versions = [row for row in versions if row["variant"] == variant]
-        if not versions:
+    versions = sorted(active_templates(db, family.name, kind), key=lambda row: row["variant"])
+    if variant is None:
+        chosen = rng.choice(versions)
+    else:
+        matching = [row for row in versions if row["variant"] == variant]
+        if not matching:
             raise TemplateError(f"the {family.name} family has no active {kind} variant {variant!r}")
-    chosen = rng.choice(sorted(versions, key=lambda row: row["variant"]))
-    values = _sample_variables(family, kind, rng, task=task, n=n)
-    text = render(chosen["body"], values)
+        chosen = matching[0]
+    text, values = render_body(family.name, kind, chosen["body"], rng, task=task, n=n)
     return RenderedPrompt(text, family.name, kind, chosen["variant"], chosen["id"], values)
+
+
+def version_diff(old_body: str, new_body: str, old_label: str = "before", new_label: str = "after") -> str:
+    """A unified diff of two template texts ('' when they are the same)."""
+    import difflib
+
+    return "".join(difflib.unified_diff(old_body.splitlines(keepends=True), new_body.splitlines(keepends=True),
+                                        fromfile=old_label, tofile=new_label))

@@ -19,3 +19,22 @@ def isolated_data_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def db_path(isolated_data_dir):
     return isolated_data_dir / "studio.db"
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """A studio launched as `python app.py` with its own data directory, shared by a test module.
+
+    Gives `.url`, `.data_dir` and `.db_path` (the studio's own database file)."""
+    from tests.studio_server import running_studio
+
+    data_dir = tmp_path_factory.mktemp("studio-data")
+    with running_studio(data_dir) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def studio_client(studio):
+    from gradio_client import Client
+
+    return Client(studio.url, verbose=False)

@@ -32,7 +32,7 @@ def build_app(db_path) -> gr.Blocks:
             "Make a text embedding model better with LLM-written training data: edit prompts, "
             "brainstorm tasks, generate and curate examples, train, then compare retrieval."
         )
-        ctx = UIContext(db_path=str(db_path), llm_settings=gr.State({}))
+        ctx = UIContext(db_path=str(db_path), llm_settings=gr.State({}), blocks=app)
         with gr.Tabs():
             for title, module in TABS:
                 with gr.Tab(title, id=module.__name__.rsplit(".", 1)[-1]):

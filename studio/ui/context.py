@@ -10,3 +10,5 @@ class UIContext:
     # gr.State holding the session's LLM settings (base URL, model, API key, concurrency).
     # It lives on the server, per browser session: a typed key never reaches the database.
     llm_settings: Any = None
+    # The gr.Blocks being built: tabs register page-load handlers with ctx.blocks.load(...).
+    blocks: Any = None

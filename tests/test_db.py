@@ -1,0 +1,89 @@
+import sqlite3
+import threading
+import types
+
+import pytest
+
+import storage.db as db_module
+from storage.db import apply_migrations, open_db, schema_version, transaction
+from storage.examples import insert_examples
+
+
+def test_new_database_uses_wal_and_a_busy_timeout(db_path):
+    db = open_db(db_path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert {"template_versions", "tasks", "examples", "jobs", "runs", "run_metrics", "evaluations"} <= set(
+        db.table_names())
+
+
+def test_older_schema_upgrades_without_losing_rows(db_path, monkeypatch):
+    # A database made when only migration 1 existed, with data in it.
+    old = open_db(db_path, migrate=False)
+    first = [m for m in db_module.available_migrations() if m[0] == 1]
+    monkeypatch.setattr(db_module, "available_migrations", lambda: first)
+    apply_migrations(old)
+    insert_examples(old, [{"family": "sts", "language": "German", "query": "Ein Satz.", "positive": "Ein Satzchen.",
+                           "negative": "Etwas anderes.", "instruction": "Retrieve semantically similar text."}])
+    old.conn.close()
+    monkeypatch.undo()
+
+    # A later release adds a migration; opening the old file applies it once and keeps the data.
+    def add_column(db):
+        db.execute("ALTER TABLE examples ADD COLUMN reviewer TEXT DEFAULT 'nobody'")
+
+    later = types.SimpleNamespace(apply=add_column)
+    real = db_module.available_migrations()
+    monkeypatch.setattr(db_module, "available_migrations", lambda: real + [(9999, "m9999_reviewer", later)])
+    db = open_db(db_path)
+    assert schema_version(db) == 9999
+    row = db.execute("SELECT query, language, reviewer FROM examples").fetchone()
+    assert row == ("Ein Satz.", "German", "nobody")
+    assert apply_migrations(open_db(db_path)) == []  # nothing runs twice
+
+
+def test_failed_migration_rolls_back_and_is_not_recorded(db_path, monkeypatch):
+    open_db(db_path)
+
+    def broken(db):
+        db.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("boom")
+
+    real = db_module.available_migrations()
+    monkeypatch.setattr(db_module, "available_migrations",
+                        lambda: real + [(9998, "m9998_broken", types.SimpleNamespace(apply=broken))])
+    with pytest.raises(RuntimeError):
+        open_db(db_path)
+    db = open_db(db_path, migrate=False)
+    assert "half_done" not in db.table_names()
+    assert schema_version(db) < 9998
+
+
+def test_transaction_rolls_back_every_row_on_error(db_path):
+    db = open_db(db_path)
+    with pytest.raises(ValueError):
+        with transaction(db):
+            db.execute("INSERT INTO jobs (kind, created_at) VALUES ('x', 'now')")
+            raise ValueError("stop")
+    assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_concurrent_writers_never_see_database_is_locked(db_path):
+    open_db(db_path)
+    errors = []
+
+    def writer(worker):
+        db = open_db(db_path)
+        try:
+            for i in range(40):
+                insert_examples(db, [{"family": "sts", "query": f"q{worker}-{i}", "positive": "p", "negative": None}])
+        except sqlite3.OperationalError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert open_db(db_path).execute("SELECT COUNT(*) FROM examples").fetchone()[0] == 160
