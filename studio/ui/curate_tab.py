@@ -491,9 +491,11 @@ def build(ctx) -> None:
             if fmt == "hf":
                 download = shutil.make_archive(str(target), "zip", root_dir=target)
             summary = report.summary()
-            return [f"✔ {summary[0].upper()}{summary[1:]}.", download]
+            return [f"✔ {summary[0].upper()}{summary[1:]}.", str(download)]
         except StudioError as error:
             return [f"⚠ {error}", None]
+        except OSError as error:
+            return [f"⚠ The export could not be written ({error.strerror}); check the name and free disk space.", None]
 
     def show_stats():
         return stats.all_charts(db())
