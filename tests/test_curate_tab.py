@@ -14,7 +14,7 @@ from storage.db import open_db
 from storage.examples import get_example, insert_examples
 from tests.example_rows import make_rows
 
-NO_FILTER = ["all", "all", "all", "all", None, None, [], "positive", None, None, ""]
+NO_FILTER = ["all", "all", "all", "all", "", "", [], "positive", "", "", ""]
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from storage import curation
 from storage.curation import FLAGS, MARK_CLOSE, MARK_OPEN, SORTS, ExampleFilter
 from storage.db import open_db
+from studio.errors import StudioError
 from studio.families import FAMILIES
 
 HEADERS = ["id", "status", "family", "language", "query", "positive", "negative", "margin", "problems"]
 DATATYPES = ["number", "str", "str", "str", "html", "html", "html", "number", "str"]
-CELL_CHARS = {"query": 160, "positive": 220, "negative": 160}
+CELL_CHARS = {"query": 140, "positive": 180, "negative": 130}
 DEFAULT_PAGE_SIZE = 25
 ALL = "all"
 
@@ -93,7 +94,12 @@ def build_filter(status=ALL, family=ALL, language=ALL, model=ALL, template_versi
         return None if value in (None, "", ALL) else value
 
     def number(value):
-        return None if value in (None, "") else int(value)
+        text = str(value).strip() if value is not None else ""
+        if not text:
+            return None
+        if not text.isdigit():
+            raise StudioError(f"{text!r} is not a whole number: type digits only, or leave the box empty")
+        return int(text)
 
     flag_keys = tuple(flag_from_label(flag) for flag in (flags or ()))
     return ExampleFilter(status=pick(status), family=pick(family), language=pick(language), model=pick(model),

@@ -93,15 +93,15 @@ def build(ctx) -> None:
         family = gr.Dropdown([ALL], value=ALL, label="Family", scale=1)
         language = gr.Dropdown([ALL], value=ALL, label="Language", allow_custom_value=True, scale=1)
         model = gr.Dropdown([ALL], value=ALL, label="LLM model", allow_custom_value=True, scale=1)
-        template_version = gr.Number(None, label="Template version id", precision=0, scale=1)
-        task = gr.Number(None, label="Task id", precision=0, scale=1)
+        template_version = gr.Textbox("", label="Template version id", placeholder="any", scale=1)
+        task = gr.Textbox("", label="Task id", placeholder="any", scale=1)
     with gr.Row():
         flags = gr.Dropdown(review.flag_choices(), value=[], multiselect=True, label="Quality flags (all must hold)",
                             scale=3)
         length_field = gr.Dropdown(["query", "positive", "negative", "instruction"], value="positive",
                                    label="Length of", scale=1)
-        min_chars = gr.Number(None, label="Min characters", precision=0, scale=1)
-        max_chars = gr.Number(None, label="Max characters", precision=0, scale=1)
+        min_chars = gr.Textbox("", label="Min characters", placeholder="any", scale=1)
+        max_chars = gr.Textbox("", label="Max characters", placeholder="any", scale=1)
         sort = gr.Dropdown(list(SORT_LABELS.values()), value=SORT_LABELS["newest"], label="Sort", scale=2)
         page_size = gr.Dropdown([10, 25, 50, 100], value=review.DEFAULT_PAGE_SIZE, label="Rows per page", scale=1)
     with gr.Row():
@@ -114,7 +114,7 @@ def build(ctx) -> None:
 
     caption = gr.Markdown()
     table = gr.Dataframe(headers=HEADERS, datatype=DATATYPES, interactive=False, wrap=True, elem_id="curate-table",
-                         column_widths=["60px", "80px", "90px", "80px", "22%", "30%", "22%", "70px", "12%"],
+                         column_widths=["55px", "80px", "85px", "80px", "17%", "25%", "17%", "70px", "10%"],
                          max_height=620, label="Examples (click a row to open it)")
     with gr.Row():
         first_page_button = gr.Button("⏮ First", size="sm")
@@ -270,7 +270,7 @@ def build(ctx) -> None:
             return error_result(len(table_outputs), error)
 
     def clear_filters(sort_label, size):
-        return [ALL, ALL, ALL, ALL, None, None, [], "positive", None, None, ""] + render(
+        return [ALL, ALL, ALL, ALL, "", "", [], "positive", "", "", ""] + render(
             ExampleFilter(), sort_label, 0, size)
 
     def go_page(state, target, sort_label, size):
