@@ -179,14 +179,18 @@ def _run(db, sql: str, params: list):
         raise
 
 
-def count(db, flt: ExampleFilter) -> int:
+def count(db, flt: ExampleFilter, cap: int | None = None) -> int:
+    """How many examples match; with `cap`, counting stops at cap + 1 (a common search word can
+    match most of a million rows, and a page only needs to know that there are many)."""
     if fts_query(flt.search or ""):
         where, params = where_clause(flt, alias_search=True)
-        sql = f"SELECT COUNT(*) FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid WHERE {where}"
+        inner = f"SELECT 1 FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid WHERE {where}"
     else:
         where, params = where_clause(flt)
-        sql = f"SELECT COUNT(*) FROM examples e WHERE {where}"
-    return _run(db, sql, params).fetchone()[0]
+        inner = f"SELECT 1 FROM examples e WHERE {where}"
+    if cap is not None:
+        return _run(db, f"SELECT COUNT(*) FROM ({inner} LIMIT ?)", params + [cap + 1]).fetchone()[0]
+    return _run(db, f"SELECT COUNT(*) FROM ({inner})", params).fetchone()[0]
 
 
 PAGE_COLUMNS = ("id", "family", "language", "status", "instruction", "query", "positive", "negative",

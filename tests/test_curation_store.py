@@ -143,3 +143,8 @@ def test_unknown_sort_or_flag_is_a_user_error(db):
         curation.page(db, ExampleFilter(), sort="bogus")
     with pytest.raises(StudioError):
         curation.count(db, ExampleFilter(flags=("bogus",)))
+
+
+def test_capped_count_stops_early_but_exact_count_does_not(db):
+    assert curation.count(db, ExampleFilter(search="p*"), cap=10) == 11
+    assert curation.count(db, ExampleFilter(search="p*")) == 60

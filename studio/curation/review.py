@@ -20,6 +20,7 @@ DATATYPES = ["number", "str", "str", "str", "html", "html", "html", "number", "s
 CELL_CHARS = {"query": 140, "positive": 180, "negative": 130}
 DEFAULT_PAGE_SIZE = 25
 ALL = "all"
+SEARCH_COUNT_CAP = 10_000   # searches count their matches up to here; bulk actions count exactly
 
 _local = threading.local()
 
@@ -78,12 +79,16 @@ class TableView:
     pages: int
     page_size: int
     filter: dict
+    capped: bool = False   # the total is a lower bound (search with very many matches)
 
     def caption(self) -> str:
         if self.total == 0:
             return "No examples match these filters."
         first = self.page * self.page_size + 1
         last = first + len(self.rows) - 1
+        if self.capped:
+            return (f"Examples {first:,}–{last:,} of **more than {SEARCH_COUNT_CAP:,}** matching · page "
+                    f"{self.page + 1:,} (add words or filters to narrow the search)")
         return f"Examples {first:,}–{last:,} of **{self.total:,}** matching · page {self.page + 1:,} of {self.pages:,}"
 
 
@@ -139,12 +144,14 @@ def sort_key(label: str) -> str:
 def table_view(db, flt: ExampleFilter, sort: str = "newest", page: int = 0,
                page_size: int = DEFAULT_PAGE_SIZE) -> TableView:
     page_size = max(5, min(int(page_size or DEFAULT_PAGE_SIZE), 200))
-    total = curation.count(db, flt)
+    cap = SEARCH_COUNT_CAP if flt.search else None
+    total = curation.count(db, flt, cap=cap)
+    capped = cap is not None and total > cap
     pages = max(1, -(-total // page_size))
     page = max(0, min(int(page or 0), pages - 1))
     result = curation.page(db, flt, sort=sort_key(sort), offset=page * page_size, limit=page_size, with_total=False)
     return TableView(rows=table_rows(result.rows), ids=[row["id"] for row in result.rows], total=total, page=page,
-                     pages=pages, page_size=page_size, filter=flt.to_dict())
+                     pages=pages, page_size=page_size, filter=flt.to_dict(), capped=capped)
 
 
 @dataclass

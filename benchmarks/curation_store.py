@@ -1,0 +1,245 @@
+"""Curation store at a million examples: insert, filtered pages, search, bulk accept, first render.
+
+    python benchmarks/curation_store.py [--rows 1000000] [--dir DATA_DIR/bench] [--rebuild]
+
+The first run builds a base store of rows-100k synthetic examples (pseudo-words with a Zipf
+distribution, the paper's family mix, the language table's weights, about 1.3k characters per
+example) in the data directory; it is kept and copied for later runs. Every measurement then
+goes through the studio's own functions: storage.examples.insert_examples for the 100k insert
+(hashing, duplicate checks, FTS indexing), storage.curation for pages, search and bulk accept,
+and studio.curation.review.first_page for the Curate tab's first render.
+"""
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from storage import curation  # noqa: E402
+from storage.curation import ExampleFilter  # noqa: E402
+from storage.db import now, open_db, transaction  # noqa: E402
+from storage.examples import _INSERT_SQL, content_hash, insert_examples, norm_hash  # noqa: E402
+from studio.config import data_dir  # noqa: E402
+from studio.curation import review  # noqa: E402
+from studio.languages import languages  # noqa: E402
+
+INSERT_ROWS = 100_000
+BULK_MODEL = "bulk-model"        # exactly 100k pending base rows carry this model name
+FAMILY_SHARES = {"short-long": 167, "long-short": 122, "sts": 99, "bitext": 89, "long-long": 17, "short-short": 13}
+MODELS = ["gpt-4", "gpt-3.5-turbo", "llama-3-70b", "mistral-large"]
+GOALS = {"insert": 5.0, "page": 50.0, "search": 100.0, "bulk": 2.0, "render": 200.0}
+
+
+class TextMaker:
+    """Pseudo-words with Zipf frequencies; rows in languages other than English carry accents."""
+
+    def __init__(self, seed: int, vocabulary: int = 20_000):
+        rng = random.Random(seed)
+        syllables = ["ka", "to", "ri", "mo", "na", "se", "lu", "vi", "da", "pe", "zo", "gu", "shi", "ter", "lan",
+                     "mor", "bel", "qua", "fin", "os", "ul", "ar", "em", "ix"]
+        words = set()
+        while len(words) < vocabulary:
+            words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+        self.words = np.array(sorted(words, key=lambda w: rng.random()))
+        self.accented = np.array([w.replace("e", "é", 1).replace("u", "ü", 1) for w in self.words])
+        ranks = np.arange(1, vocabulary + 1)
+        self.p = (1.0 / ranks) / (1.0 / ranks).sum()
+        self.np_rng = np.random.default_rng(seed)
+
+    def text(self, n: int, accents: bool) -> str:
+        picks = self.np_rng.choice(len(self.words), size=n, p=self.p)
+        if not accents:
+            return " ".join(self.words[picks])
+        mix = self.np_rng.random(n) < 0.3
+        return " ".join(np.where(mix, self.accented[picks], self.words[picks]))
+
+
+def make_rows(count: int, seed: int, status_mix=True, model: str | None = None) -> list[dict]:
+    rng = random.Random(seed)
+    maker = TextMaker(7)  # same vocabulary for every batch, so searches hit base and inserted rows alike
+    maker.np_rng = np.random.default_rng(seed)
+    families = list(FAMILY_SHARES)
+    family_weights = list(FAMILY_SHARES.values())
+    table = languages()
+    language_names = [language.name for language in table]
+    language_weights = [language.weight for language in table]
+    rows = []
+    for i in range(count):
+        family = rng.choices(families, family_weights)[0]
+        language = rng.choices(language_names, language_weights)[0]
+        accents = language != "English"
+        has_negative = family not in ("short-short", "long-long")
+        rows.append({
+            "family": family, "language": language,
+            "instruction": f"Retrieve documents that answer a question about {maker.text(3, False)}",
+            "query": maker.text(rng.randint(4, 14), accents),
+            "positive": maker.text(rng.randint(60, 110), accents),
+            "negative": maker.text(rng.randint(40, 80), accents) if has_negative else None,
+            "status": rng.choices(["pending", "accepted", "rejected"], [60, 30, 10])[0] if status_mix else "pending",
+            "model": model or rng.choice(MODELS), "template_version_id": None,
+            "placeholders": {"num_words": "100", "language": language},
+            "source": "generated",
+        })
+    return rows
+
+
+def build_base(path: Path, base_rows: int) -> None:
+    """Bulk-load the base store: real hashes, FTS triggers active, 20k rows per transaction."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    db = open_db(path)
+    stamp = now()
+    started = time.perf_counter()
+    chunk = 20_000
+    done = 0
+    seed = 1000
+    while done < base_rows:
+        n = min(chunk, base_rows - done)
+        rows = make_rows(n, seed)
+        seed += 1
+        if done < INSERT_ROWS * 2:
+            # The first 100k pending rows of the base get one model name: the bulk-accept target.
+            for row in rows:
+                row["status"] = "pending"
+                row["model"] = BULK_MODEL if done < INSERT_ROWS else row["model"]
+        values = []
+        for row in rows:
+            texts = [row["instruction"], row["query"], row["positive"], row["negative"]]
+            placeholders = f'{{"num_words": "100", "language": "{row["language"]}"}}'
+            values.append([row["family"], row["language"], row["instruction"], row["query"], row["positive"],
+                           row["negative"], row["status"], None, None, placeholders, row["model"], None, None, None,
+                           None, None, "generated", 0, content_hash(*texts), norm_hash(*texts), stamp, stamp])
+        with transaction(db):
+            db.conn.executemany(_INSERT_SQL, values)
+        done += n
+        rate = done / (time.perf_counter() - started)
+        print(f"  built {done:,}/{base_rows:,} ({rate:,.0f} rows/s)", flush=True)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute("ANALYZE")
+    db.conn.close()
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95))
+
+
+def line(name: str, value: float, unit: str, goal: float, extra: str = "") -> bool:
+    ok = value < goal
+    print(f"{name:<44} {value:>9.1f} {unit:<3} goal < {goal:g} {unit:<3} {'OK' if ok else 'MISSED'}  {extra}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dir", default=None, help="folder for the benchmark stores (default: DATA_DIR/bench)")
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+
+    folder = Path(args.dir) if args.dir else data_dir() / "bench"
+    base = folder / f"curation-base-{args.rows}.db"
+    work = folder / f"curation-work-{args.rows}.db"
+    base_rows = args.rows - INSERT_ROWS
+    if args.rebuild or not base.exists():
+        print(f"building the base store of {base_rows:,} examples in {base} (once) ...", flush=True)
+        started = time.perf_counter()
+        build_base(base, base_rows)
+        print(f"  base built in {time.perf_counter() - started:,.0f} s", flush=True)
+    for suffix in ("-wal", "-shm"):
+        Path(str(work) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(base, work)
+    results = []
+
+    # 1. Insert 100k through the studio's insert path (into the store of base_rows).
+    fresh = make_rows(INSERT_ROWS, seed=424242, status_mix=False)
+    db = open_db(work)
+    started = time.perf_counter()
+    inserted = insert_examples(db, fresh)
+    insert_s = time.perf_counter() - started
+    total = db.execute("SELECT COUNT(*) FROM examples").fetchone()[0]
+    print(f"store: {total:,} examples ({inserted.inserted:,} inserted, {inserted.duplicates:,} duplicates)")
+    results.append(line(f"insert {INSERT_ROWS:,} examples", insert_s, "s", GOALS["insert"],
+                        f"({INSERT_ROWS / insert_s:,.0f} rows/s)"))
+
+    # 2. Filtered, sorted pages (status + family + language), with the total count.
+    rng = random.Random(3)
+    table = languages()
+    names = [language.name for language in table]
+    weights = [language.weight for language in table]
+    timings = []
+    for i in range(args.queries):
+        flt = ExampleFilter(status=rng.choice(["pending", "accepted", "rejected"]),
+                            family=rng.choices(list(FAMILY_SHARES), list(FAMILY_SHARES.values()))[0],
+                            language=rng.choices(names, weights)[0])
+        sort = ("newest", "oldest", "margin")[i % 3]
+        started = time.perf_counter()
+        curation.page(db, flt, sort=sort, offset=rng.choice([0, 0, 25, 250]), limit=25)
+        timings.append((time.perf_counter() - started) * 1000)
+    results.append(line("filtered sorted page (status+family+language)", p95(timings), "ms", GOALS["page"],
+                        f"p95 of {len(timings)}; median {statistics.median(timings):.1f} ms"))
+
+    # 3. Full-text search: a page with highlights plus the (capped) count, words of every frequency.
+    maker = TextMaker(7)
+    words = maker.words
+    searches = []
+    for i in range(args.queries):
+        band = i % 4
+        if band == 0:
+            searches.append(words[rng.randrange(0, 100)])
+        elif band == 1:
+            searches.append(words[rng.randrange(100, 2000)])
+        elif band == 2:
+            searches.append(words[rng.randrange(2000, len(words))])
+        else:
+            searches.append(f"{words[rng.randrange(0, 500)]} {words[rng.randrange(500, 5000)]}")
+    timings = []
+    for i, text in enumerate(searches):
+        flt = ExampleFilter(search=str(text), status="pending" if i % 5 == 0 else None)
+        started = time.perf_counter()
+        review.table_view(db, flt, "newest", 0, 25)
+        timings.append((time.perf_counter() - started) * 1000)
+    results.append(line("FTS search page with highlights + count", p95(timings), "ms", GOALS["search"],
+                        f"p95 of {len(timings)}; median {statistics.median(timings):.1f} ms"))
+
+    # 4. Bulk accept of 100k matched rows, with per-example history (undoable).
+    flt = ExampleFilter(status="pending", model=BULK_MODEL)
+    matched = curation.count(db, flt)
+    started = time.perf_counter()
+    result = curation.set_status(db, flt, "accepted", who="benchmark")
+    bulk_s = time.perf_counter() - started
+    results.append(line(f"bulk accept of {matched:,} matched rows", bulk_s, "s", GOALS["bulk"],
+                        f"({result.count:,} changed, history kept)"))
+
+    # 5. The Curate tab's first page render, server side (filter choices + newest page + counts).
+    db.conn.close()
+    timings = []
+    for _ in range(30):
+        review._local.dbs = {}  # a fresh connection, as for a new server thread
+        started = time.perf_counter()
+        review.first_page(work)
+        timings.append((time.perf_counter() - started) * 1000)
+    warm = []
+    for _ in range(30):
+        started = time.perf_counter()
+        review.first_page(work)
+        warm.append((time.perf_counter() - started) * 1000)
+    results.append(line("Curate tab first page render (server side)", p95(timings), "ms", GOALS["render"],
+                        f"p95 of 30 with a new connection; warm p95 {p95(warm):.1f} ms"))
+
+    met = sum(results)
+    print(f"summary: {met}/{len(results)} goals met on a store of {total:,} examples "
+          f"(insert {insert_s:.2f} s, bulk {bulk_s:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
