@@ -11,6 +11,7 @@ and studio.curation.review.first_page for the Curate tab's first render.
 """
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -47,45 +48,55 @@ class TextMaker:
         words = set()
         while len(words) < vocabulary:
             words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
-        self.words = np.array(sorted(words, key=lambda w: rng.random()))
-        self.accented = np.array([w.replace("e", "é", 1).replace("u", "ü", 1) for w in self.words])
+        self.words = sorted(words, key=lambda w: rng.random())
+        # Accented twins of every word, for rows in other languages (30% of their words).
+        self.accented = [w.replace("e", "é", 1).replace("u", "ü", 1) for w in self.words]
         ranks = np.arange(1, vocabulary + 1)
-        self.p = (1.0 / ranks) / (1.0 / ranks).sum()
-        self.np_rng = np.random.default_rng(seed)
+        self.cumulative = np.cumsum(1.0 / ranks) / np.sum(1.0 / ranks)
 
-    def text(self, n: int, accents: bool) -> str:
-        picks = self.np_rng.choice(len(self.words), size=n, p=self.p)
-        if not accents:
-            return " ".join(self.words[picks])
-        mix = self.np_rng.random(n) < 0.3
-        return " ".join(np.where(mix, self.accented[picks], self.words[picks]))
+    def texts(self, lengths: list[int], accents: list[bool], np_rng) -> list[str]:
+        picks = np.searchsorted(self.cumulative, np_rng.random(sum(lengths))).tolist()
+        mixed = (np_rng.random(sum(lengths)) < 0.3).tolist()
+        out, at = [], 0
+        for n, accent in zip(lengths, accents):
+            if accent:
+                out.append(" ".join(self.accented[p] if m else self.words[p]
+                                    for p, m in zip(picks[at:at + n], mixed[at:at + n])))
+            else:
+                out.append(" ".join(map(self.words.__getitem__, picks[at:at + n])))
+            at += n
+        return out
+
+
+_MAKER = None
 
 
 def make_rows(count: int, seed: int, status_mix=True, model: str | None = None) -> list[dict]:
+    global _MAKER
+    if _MAKER is None:
+        _MAKER = TextMaker(7)  # one vocabulary for every batch, so searches hit base and inserted rows alike
     rng = random.Random(seed)
-    maker = TextMaker(7)  # same vocabulary for every batch, so searches hit base and inserted rows alike
-    maker.np_rng = np.random.default_rng(seed)
-    families = list(FAMILY_SHARES)
-    family_weights = list(FAMILY_SHARES.values())
+    np_rng = np.random.default_rng(seed)
+    families = rng.choices(list(FAMILY_SHARES), list(FAMILY_SHARES.values()), k=count)
     table = languages()
-    language_names = [language.name for language in table]
-    language_weights = [language.weight for language in table]
+    chosen = rng.choices([language.name for language in table], [language.weight for language in table], k=count)
+    accents = [name != "English" for name in chosen]
+    lengths = {"instruction": [3] * count, "query": [rng.randint(4, 14) for _ in range(count)],
+               "positive": [rng.randint(60, 110) for _ in range(count)],
+               "negative": [rng.randint(40, 80) for _ in range(count)]}
+    texts = {name: _MAKER.texts(n, [False] * count if name == "instruction" else accents, np_rng)
+             for name, n in lengths.items()}
+    statuses = rng.choices(["pending", "accepted", "rejected"], [60, 30, 10], k=count) if status_mix else None
     rows = []
     for i in range(count):
-        family = rng.choices(families, family_weights)[0]
-        language = rng.choices(language_names, language_weights)[0]
-        accents = language != "English"
-        has_negative = family not in ("short-short", "long-long")
         rows.append({
-            "family": family, "language": language,
-            "instruction": f"Retrieve documents that answer a question about {maker.text(3, False)}",
-            "query": maker.text(rng.randint(4, 14), accents),
-            "positive": maker.text(rng.randint(60, 110), accents),
-            "negative": maker.text(rng.randint(40, 80), accents) if has_negative else None,
-            "status": rng.choices(["pending", "accepted", "rejected"], [60, 30, 10])[0] if status_mix else "pending",
-            "model": model or rng.choice(MODELS), "template_version_id": None,
-            "placeholders": {"num_words": "100", "language": language},
-            "source": "generated",
+            "family": families[i], "language": chosen[i],
+            "instruction": "Retrieve documents that answer a question about " + texts["instruction"][i],
+            "query": texts["query"][i], "positive": texts["positive"][i],
+            "negative": texts["negative"][i] if families[i] not in ("short-short", "long-long") else None,
+            "status": statuses[i] if statuses else "pending",
+            "model": model or MODELS[i % len(MODELS)], "template_version_id": None,
+            "placeholders": {"num_words": "100", "language": chosen[i]}, "source": "generated",
         })
     return rows
 
@@ -143,6 +154,7 @@ def main() -> int:
     parser.add_argument("--dir", default=None, help="folder for the benchmark stores (default: DATA_DIR/bench)")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--build-only", action="store_true", help="build the base store and stop")
     args = parser.parse_args()
 
     folder = Path(args.dir) if args.dir else data_dir() / "bench"
@@ -154,6 +166,8 @@ def main() -> int:
         started = time.perf_counter()
         build_base(base, base_rows)
         print(f"  base built in {time.perf_counter() - started:,.0f} s", flush=True)
+    if args.build_only:
+        return 0
     for suffix in ("-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
     shutil.copyfile(base, work)
@@ -162,13 +176,13 @@ def main() -> int:
     # 1. Insert 100k through the studio's insert path (into the store of base_rows).
     fresh = make_rows(INSERT_ROWS, seed=424242, status_mix=False)
     db = open_db(work)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     inserted = insert_examples(db, fresh)
-    insert_s = time.perf_counter() - started
+    insert_s, insert_cpu = time.perf_counter() - started, time.process_time() - cpu
     total = db.execute("SELECT COUNT(*) FROM examples").fetchone()[0]
     print(f"store: {total:,} examples ({inserted.inserted:,} inserted, {inserted.duplicates:,} duplicates)")
     results.append(line(f"insert {INSERT_ROWS:,} examples", insert_s, "s", GOALS["insert"],
-                        f"({INSERT_ROWS / insert_s:,.0f} rows/s)"))
+                        f"({INSERT_ROWS / insert_s:,.0f} rows/s; {insert_cpu:.1f} s of CPU)"))
 
     # 2. Filtered, sorted pages (status + family + language), with the total count.
     rng = random.Random(3)
@@ -188,8 +202,7 @@ def main() -> int:
                         f"p95 of {len(timings)}; median {statistics.median(timings):.1f} ms"))
 
     # 3. Full-text search: a page with highlights plus the (capped) count, words of every frequency.
-    maker = TextMaker(7)
-    words = maker.words
+    words = _MAKER.words
     searches = []
     for i in range(args.queries):
         band = i % 4
@@ -213,11 +226,11 @@ def main() -> int:
     # 4. Bulk accept of 100k matched rows, with per-example history (undoable).
     flt = ExampleFilter(status="pending", model=BULK_MODEL)
     matched = curation.count(db, flt)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = curation.set_status(db, flt, "accepted", who="benchmark")
-    bulk_s = time.perf_counter() - started
+    bulk_s, bulk_cpu = time.perf_counter() - started, time.process_time() - cpu
     results.append(line(f"bulk accept of {matched:,} matched rows", bulk_s, "s", GOALS["bulk"],
-                        f"({result.count:,} changed, history kept)"))
+                        f"({result.count:,} changed, history kept; {bulk_cpu:.1f} s of CPU)"))
 
     # 5. The Curate tab's first page render, server side (filter choices + newest page + counts).
     db.conn.close()
@@ -236,6 +249,7 @@ def main() -> int:
                         f"p95 of 30 with a new connection; warm p95 {p95(warm):.1f} ms"))
 
     met = sum(results)
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"summary: {met}/{len(results)} goals met on a store of {total:,} examples "
           f"(insert {insert_s:.2f} s, bulk {bulk_s:.2f} s)")
     return 0

@@ -100,7 +100,12 @@ def insert_examples(db, rows: list[dict]) -> InsertResult:
             # Rows get ids one above the largest so far; inside our write lock that is predictable,
             # which lets the batch go through executemany and still report each id.
             last = db.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
+            # The search index takes the whole batch in one statement (see migration 21).
+            db.execute("INSERT INTO fts_bulk_load (id) VALUES (1)")
             inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
+            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
+                       " SELECT id, query, positive, negative FROM examples WHERE id > ?", [last])
+            db.execute("DELETE FROM fts_bulk_load")
             if inserted != len(fresh):
                 raise RuntimeError("an example insert was ignored although its text is new")
             result.inserted += inserted
