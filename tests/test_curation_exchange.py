@@ -163,3 +163,8 @@ def test_cli_import_export_and_refusal(db_path, tmp_path):
     exported = _cli("export", "--format", "jsonl", "--out", str(out), "--family", "sts", db_path=db_path)
     assert exported.returncode == 0, exported.stderr
     assert [json.loads(line)["family"] for line in out.read_text().splitlines()] == ["sts"]
+
+
+def test_cli_mine_refuses_a_bad_rank_window(db_path):
+    refused = _cli("mine", "--rank-from", "50", "--rank-to", "10", db_path=db_path)
+    assert refused.returncode == 2 and "rank window" in refused.stderr
