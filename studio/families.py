@@ -111,5 +111,5 @@ def placeholder_rows(family: Family) -> list[list[str]]:
             rows.append([name, f"{len(languages())} languages (XLM-R)", " · ".join(parts)])
         else:
             share = 100 / len(placeholder.values)
-            rows.append([name, " | ".join(placeholder.values), f"uniform, {share:.1f}% each"])
+            rows.append([name, ", ".join(placeholder.values), f"uniform, {share:.1f}% each"])
     return rows

@@ -48,7 +48,8 @@ def test_save_diff_revert_and_reset(studio, studio_client):
     assert "-" in diff and "400 words" in diff
     status, restored, _ = studio_client.predict("long-long", "generate", "v1", first_id, api_name="/template_revert")
     assert restored == body and "version 1" in status
+    studio_client.predict("long-long", "generate", "v1", edited, "again", api_name="/template_save")
     status, reset_body, history = studio_client.predict("long-long", "generate", "v1", api_name="/template_reset")
     assert "default" in status and reset_body.strip() == body.strip()
-    assert len(history["data"]) == 4
-    assert active_template(open_db(studio.db_path), "long-long", "generate", "v1")["version"] == 4
+    assert len(history["data"]) == 5
+    assert active_template(open_db(studio.db_path), "long-long", "generate", "v1")["version"] == 5

@@ -157,7 +157,7 @@ def build(ctx) -> None:
         history = gr.Dataframe(headers=["version", "active", "source", "note", "saved (UTC)", "id"],
                                interactive=False, label="Versions")
         with gr.Row():
-            version_pick = gr.Number(label="Version id (click a row)", precision=0, scale=1)
+            version_pick = gr.Number(label="Version id (click a row)", value=None, precision=0, scale=1)
             diff_button = gr.Button("Diff with active", scale=1)
             revert_button = gr.Button("Revert to this version", scale=1)
             reset_button = gr.Button("Reset to bundled default", variant="stop", scale=1)

@@ -1,0 +1,56 @@
+import signal
+import subprocess
+
+from storage import jobs as job_rows
+from storage.db import open_db
+from studio.jobs import JobContext, is_alive, process_start_time, reap
+
+
+def _job_with_process(db, process):
+    job_id = job_rows.create_job(db, "generate", {"family": "sts"})
+    job_rows.mark_started(db, job_id, process.pid, process_start_time(process.pid))
+    return job_id
+
+
+def test_a_killed_job_is_marked_interrupted(db_path):
+    db = open_db(db_path)
+    process = subprocess.Popen(["sleep", "30"])
+    job_id = _job_with_process(db, process)
+    assert reap(db) == []
+    assert job_rows.get_job(db, job_id)["state"] == "running"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert reap(db) == [job_id]
+    job = job_rows.get_job(db, job_id)
+    assert job["state"] == "interrupted" and "resume" in job["error"]
+
+
+def test_a_reused_pid_does_not_count_as_alive():
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        assert is_alive(process.pid, process_start_time(process.pid))
+        assert not is_alive(process.pid, "12345")  # another process's start time
+    finally:
+        process.kill()
+        process.wait()
+    assert not is_alive(process.pid, None)
+
+
+def test_job_context_reports_progress_cancel_and_finish(db_path):
+    job = JobContext.create(db_path, "generate", {"family": "sts", "per_task": 2})
+    job.progress(3, 12, message="working", stats={"failed": 1})
+    row = job_rows.get_job(job.db, job.job_id)
+    assert (row["state"], row["done"], row["total"], row["progress"], row["stats"]) == (
+        "running", 3, 12, 0.25, {"failed": 1})
+    assert not job.cancel_requested()
+    job_rows.request_cancel(job.db, job.job_id)
+    assert job.cancel_requested()
+    job.cancelled(stats={"failed": 1, "done": 3})
+    assert job_rows.get_job(job.db, job.job_id)["state"] == "cancelled"
+
+
+def test_a_queued_job_that_never_started_is_cancelled_at_once(db_path):
+    db = open_db(db_path)
+    job_id = job_rows.create_job(db, "train", {})
+    job_rows.request_cancel(db, job_id)
+    assert job_rows.get_job(db, job_id)["state"] == "cancelled"
