@@ -53,6 +53,8 @@ SORTS = {
     "positive_length_desc": "length(e.positive) DESC, e.id DESC",
     "query_length": "length(e.query) ASC, e.id DESC",
     "updated": "e.updated_at DESC, e.id DESC",
+    "problems": "e.q_problems IS NULL, e.q_margin_flag DESC, e.q_script_flag DESC, e.q_empty_flag DESC,"
+                " e.q_length_flag DESC, e.id DESC",
 }
 
 MAX_PAGE_SIZE = 500

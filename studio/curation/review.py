@@ -129,7 +129,7 @@ SORT_LABELS = {
     "margin_desc": "margin, highest first", "duplicate_group": "near-duplicate groups together",
     "length_ratio": "length vs num_words, shortest first", "positive_length": "positive length, shortest first",
     "positive_length_desc": "positive length, longest first", "query_length": "query length, shortest first",
-    "updated": "recently changed first",
+    "updated": "recently changed first", "problems": "quality problems first",
 }
 assert set(SORT_LABELS) == set(SORTS)
 
