@@ -263,7 +263,7 @@ def set_status(db, flt: ExampleFilter, status: str, who: str = "user", descripti
     where, params = where_clause(flt)
     stamp = now()
     with transaction(db):
-        action_id = _new_action(db, who, verb, description or f"{verb} {_describe(flt)}", flt)
+        action_id = _new_action(db, who, verb, description or f"{verb} {describe(flt)}", flt)
         db.execute(
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             f" SELECT e.id, ?, ?, ?, json_object('status', e.status), json_object('status', ?), ?"
@@ -288,7 +288,7 @@ def delete(db, flt: ExampleFilter, who: str = "user") -> ActionResult:
     where, params = where_clause(flt)
     stamp = now()
     with transaction(db):
-        action_id = _new_action(db, who, "delete", f"delete {_describe(flt)}", flt)
+        action_id = _new_action(db, who, "delete", f"delete {describe(flt)}", flt)
         db.execute(
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             f" SELECT e.id, ?, ?, 'delete', {row_json}, NULL, ? FROM examples e WHERE {where}",
@@ -435,7 +435,7 @@ def recent_actions(db, limit: int = 10) -> list[dict]:
     return list(db.query("SELECT * FROM curation_actions ORDER BY id DESC LIMIT ?", [limit]))
 
 
-def _describe(flt: ExampleFilter) -> str:
+def describe(flt: ExampleFilter) -> str:
     parts = []
     if flt.ids is not None:
         return f"example{'s' if len(flt.ids) != 1 else ''} {', '.join(str(i) for i in flt.ids[:5])}" + (

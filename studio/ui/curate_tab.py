@@ -376,7 +376,7 @@ def build(ctx) -> None:
                     return [{}, gr.update(visible=False), "", "Nothing matches the applied filters."]
                 verb = {"accepted": "Accept", "rejected": "Reject", "delete": "Delete"}[kind]
                 text = (f"### {verb} **{matched:,}** example{'s' if matched != 1 else ''}?\n"
-                        f"That is every example matching: {curation._describe(flt)} — not only this page. "
+                        f"That is every example matching: {curation.describe(flt)} — not only this page. "
                         "You can undo it afterwards.")
                 return [{"kind": kind, "filter": flt.to_dict(), "count": matched}, gr.update(visible=True), text, ""]
             except StudioError as error:
