@@ -155,6 +155,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--build-only", action="store_true", help="build the base store and stop")
+    parser.add_argument("--insert-rows", type=int, default=INSERT_ROWS, help="smaller for a quick check of the script")
     args = parser.parse_args()
 
     folder = Path(args.dir) if args.dir else data_dir() / "bench"
@@ -174,7 +175,7 @@ def main() -> int:
     results = []
 
     # 1. Insert 100k through the studio's insert path (into the store of base_rows).
-    fresh = make_rows(INSERT_ROWS, seed=424242, status_mix=False)
+    fresh = make_rows(args.insert_rows, seed=424242, status_mix=False)
     # How much of the insert is Python hashing (both duplicate keys) rather than SQLite work.
     cpu = time.process_time()
     for row in fresh:
@@ -187,8 +188,8 @@ def main() -> int:
     insert_s, insert_cpu = time.perf_counter() - started, time.process_time() - cpu
     total = db.execute("SELECT COUNT(*) FROM examples").fetchone()[0]
     print(f"store: {total:,} examples ({inserted.inserted:,} inserted, {inserted.duplicates:,} duplicates)")
-    results.append(line(f"insert {INSERT_ROWS:,} examples", insert_s, "s", GOALS["insert"],
-                        f"({INSERT_ROWS / insert_s:,.0f} rows/s; {insert_cpu:.1f} s of CPU, of which"
+    results.append(line(f"insert {args.insert_rows:,} examples", insert_s, "s", GOALS["insert"],
+                        f"({args.insert_rows / insert_s:,.0f} rows/s; {insert_cpu:.1f} s of CPU, of which"
                         f" hashing {hashing_cpu:.1f} s)"))
 
     # 2. Filtered, sorted pages (status + family + language), with the total count.
