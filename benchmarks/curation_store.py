@@ -101,23 +101,27 @@ def make_rows(count: int, seed: int, status_mix=True, model: str | None = None) 
     return rows
 
 
-def build_base(path: Path, base_rows: int) -> None:
-    """Bulk-load the base store: real hashes, FTS triggers active, 20k rows per transaction."""
+def build_base(path: Path, base_rows: int, resume: bool = False) -> None:
+    """Bulk-load the base store: real hashes, 20k rows per transaction, each batch indexed for
+    search in one statement (as insert_examples does). `resume` continues an interrupted build."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    if not resume:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
     db = open_db(path)
     stamp = now()
     started = time.perf_counter()
     chunk = 20_000
-    done = 0
-    seed = 1000
+    done = db.execute("SELECT COUNT(*) FROM examples").fetchone()[0] // chunk * chunk
+    db.execute("DELETE FROM examples WHERE id > ?", [done])
+    seed = 1000 + done // chunk
+    first = done
     while done < base_rows:
         n = min(chunk, base_rows - done)
         rows = make_rows(n, seed)
         seed += 1
         if done < INSERT_ROWS * 2:
-            # The first 100k pending rows of the base get one model name: the bulk-accept target.
+            # The first 100k rows of the base are pending with one model name: the bulk-accept target.
             for row in rows:
                 row["status"] = "pending"
                 row["model"] = BULK_MODEL if done < INSERT_ROWS else row["model"]
@@ -129,9 +133,13 @@ def build_base(path: Path, base_rows: int) -> None:
                            row["negative"], row["status"], None, None, placeholders, row["model"], None, None, None,
                            None, None, "generated", 0, content_hash(*texts), norm_hash(*texts), stamp, stamp])
         with transaction(db):
+            db.execute("INSERT INTO fts_bulk_load (id) VALUES (1)")
             db.conn.executemany(_INSERT_SQL, values)
+            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
+                       " SELECT id, query, positive, negative FROM examples WHERE id > ?", [done])
+            db.execute("DELETE FROM fts_bulk_load")
         done += n
-        rate = done / (time.perf_counter() - started)
+        rate = (done - first) / (time.perf_counter() - started)
         print(f"  built {done:,}/{base_rows:,} ({rate:,.0f} rows/s)", flush=True)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.execute("ANALYZE")
@@ -155,6 +163,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--build-only", action="store_true", help="build the base store and stop")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted build of the base store")
     parser.add_argument("--insert-rows", type=int, default=INSERT_ROWS, help="smaller for a quick check of the script")
     args = parser.parse_args()
 
@@ -162,10 +171,10 @@ def main() -> int:
     base = folder / f"curation-base-{args.rows}.db"
     work = folder / f"curation-work-{args.rows}.db"
     base_rows = args.rows - INSERT_ROWS
-    if args.rebuild or not base.exists():
+    if args.rebuild or args.resume or not base.exists():
         print(f"building the base store of {base_rows:,} examples in {base} (once) ...", flush=True)
         started = time.perf_counter()
-        build_base(base, base_rows)
+        build_base(base, base_rows, resume=args.resume)
         print(f"  base built in {time.perf_counter() - started:,.0f} s", flush=True)
     if args.build_only:
         return 0
