@@ -44,9 +44,11 @@ KEYBOARD_JS = """
 () => {
   if (window.__curateKeys) return;
   window.__curateKeys = true;
-  const keys = {j: 'curate-next', k: 'curate-prev', a: 'curate-accept', r: 'curate-reject', s: 'curate-save'};
+  // event.code, not event.key: with Alt held, macOS turns the letter into another character.
+  const keys = {KeyJ: 'curate-next', KeyK: 'curate-prev', KeyA: 'curate-accept', KeyR: 'curate-reject',
+                KeyS: 'curate-save'};
   document.addEventListener('keydown', (event) => {
-    const id = keys[event.key && event.key.toLowerCase()];
+    const id = keys[event.code];
     if (!id || event.ctrlKey || event.metaKey) return;
     const target = event.target;
     const typing = target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.isContentEditable);
