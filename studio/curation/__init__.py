@@ -1,0 +1,1 @@
+"""Curation: quality signals, hard-negative mining, statistics, import and export."""

@@ -1,0 +1,33 @@
+"""The batched insert path of storage.examples keeps the reference behaviour."""
+
+import re
+import unicodedata
+
+from storage.db import open_db
+from storage.examples import INSERT_BATCH, get_example, insert_examples, normalize_text
+from tests.example_rows import make_rows
+
+
+def reference_normalize(text):
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_fast_normalisation_equals_the_reference_definition():
+    samples = ["What is  RUST?", "naïve CAFÉ — “quoted”!", "ﬁne Ⅻ ＡＢＣ。", "tab\tand\x1cfile sep\u00a0nbsp",
+               "日本語の「質問」", "Straße ǅ", "$5 + <tags> ^~|`", "", "a_b-c.d"]
+    for text in samples:
+        assert normalize_text(text) == reference_normalize(text), text
+
+
+def test_batched_insert_reports_the_real_ids_across_batches(db_path):
+    db = open_db(db_path)
+    rows = make_rows(INSERT_BATCH + 37)
+    rows.insert(600, dict(rows[10]))  # a duplicate inside the call, in a later batch
+    result = insert_examples(db, rows)
+    assert (result.inserted, result.duplicates) == (INSERT_BATCH + 37, 1)
+    for example_id, row in zip(result.ids, [r for i, r in enumerate(rows) if i != 600]):
+        assert get_example(db, example_id)["query"] == row["query"]
+    again = insert_examples(db, make_rows(3) + make_rows(2, seed=9))
+    assert (again.inserted, again.duplicates) == (2, 3)
