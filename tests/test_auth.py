@@ -1,10 +1,8 @@
 """Optional login: STUDIO_AUTH parsing, and a launched studio that refuses strangers."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +12,7 @@ import pytest
 from studio.auth import access_note, credentials_from_env, login_checker, parse_auth
 from studio.config import REPO_ROOT
 from studio.errors import StudioError
+from tests.studio_server import free_port, running_studio
 
 
 def test_auth_value_splits_at_the_first_colon_so_passwords_may_hold_colons():
@@ -51,12 +50,6 @@ def test_a_public_space_without_login_gets_a_note_naming_the_options():
     assert access_note({}) is None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _status(url: str, data: dict | None = None, cookie: str | None = None) -> tuple[int, str | None]:
     body = urllib.parse.urlencode(data).encode() if data is not None else None
     request = urllib.request.Request(url, data=body)
@@ -70,48 +63,26 @@ def _status(url: str, data: dict | None = None, cookie: str | None = None) -> tu
         return error.code, None
 
 
-def _start_app(tmp_path, auth: str | None):
-    port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "STUDIO_DATA_DIR": str(tmp_path / "data"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.pop("STUDIO_AUTH", None)
-    if auth is not None:
-        env["STUDIO_AUTH"] = auth
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    return process, f"http://127.0.0.1:{port}"
+def _start_with_auth(tmp_path, auth: str):
+    env = {**os.environ, "STUDIO_DATA_DIR": str(tmp_path / "data"), "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_SERVER_PORT": str(free_port()), "STUDIO_AUTH": auth}
+    return subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_until_serving(process, base: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the studio exited: {process.stdout.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(base + "/", timeout=2)
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
-    raise AssertionError("the studio did not start within 90 s")
-
-
-def test_launched_studio_with_auth_refuses_strangers_and_admits_the_user(tmp_path):
-    process, base = _start_app(tmp_path, "ann:s3cr:et")
-    try:
-        _wait_until_serving(process, base)
+def test_launched_studio_with_auth_refuses_strangers_and_admits_the_user(isolated_data_dir):
+    with running_studio(isolated_data_dir, env={"STUDIO_AUTH": "ann:s3cr:et"}) as studio:
+        base = studio.url.rstrip("/")
         assert _status(base + "/config")[0] == 401
         assert _status(base + "/gradio_api/info")[0] == 401
         assert _status(base + "/login", {"username": "ann", "password": "wrong"})[0] >= 400
         status, cookie = _status(base + "/login", {"username": "ann", "password": "s3cr:et"})
         assert status == 200 and cookie
         assert _status(base + "/config", cookie=cookie)[0] == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_malformed_auth_stops_the_start_with_one_line(tmp_path):
-    process, _ = _start_app(tmp_path, "no-colon-here")
+    process = _start_with_auth(tmp_path, "no-colon-here")
     output, _ = process.communicate(timeout=120)
     assert process.returncode != 0
     assert "error: STUDIO_AUTH must look like user:password" in output

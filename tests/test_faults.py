@@ -11,7 +11,6 @@ from storage import jobs as job_rows
 from storage.db import open_db, transaction
 from studio.config import REPO_ROOT
 from studio.demo.loader import load_demo
-from studio.jobs import launch, reap
 from tests.tiny_models import build_tiny_decoder
 
 
@@ -33,14 +32,16 @@ def _log(job_id: int) -> str:
 
 
 def test_training_job_killed_with_sigkill_is_marked_interrupted_and_resumes_to_the_end(db_path, tmp_path):
+    from studio.training.config import TrainConfig
+    from studio.training.launcher import reconcile, resume_training, start_training
+
     load_demo(db_path, with_comparison=False)  # 172 accepted examples to train on
     model = build_tiny_decoder(tmp_path / "tiny")
     out = tmp_path / "run"
     steps, every = 30, 3
-    quiet = {"OMP_NUM_THREADS": "1"}  # the test machine's cores are shared; one thread trains a tiny model fine
-    job_id = launch(db_path, "train", ["train", "--base-model", str(model), "--out", str(out), "--batch-size", "8",
-                                       "--max-steps", str(steps), "--checkpoint-every", str(every),
-                                       "--heldout-share", "0", "--max-length", "32"], env=quiet)
+    config = TrainConfig(base_model=str(model), out_dir=str(out), batch_size=8, max_steps=steps,
+                         checkpoint_every=every, heldout_share=0.0, max_length=32)
+    job_id = start_training(db_path, config)  # what the Train tab's button calls
     db = open_db(db_path)
 
     def trained_past_a_checkpoint():
@@ -50,19 +51,24 @@ def test_training_job_killed_with_sigkill_is_marked_interrupted_and_resumes_to_t
         return row[0] is not None and row[0] >= every + 2 and (out / "checkpoint" / "state.pt").exists()
 
     _wait(trained_past_a_checkpoint, 240, "training to pass its first checkpoint")
-    pid = job_rows.get_job(db, job_id)["pid"]
-    os.kill(pid, signal.SIGKILL)
-    _wait(lambda: job_id in reap(db) or job_rows.get_job(db, job_id)["state"] == "interrupted", 30,
-          "the killed job to be marked interrupted")
-    killed = job_rows.get_job(db, job_id)
-    assert killed["state"] == "interrupted" and "resume" in killed["error"]
+    os.kill(job_rows.get_job(db, job_id)["pid"], signal.SIGKILL)
+
+    def marked_interrupted():
+        reconcile(db)  # what the Train tab does on every poll
+        return job_rows.get_job(db, job_id)["state"] == "interrupted"
+
+    _wait(marked_interrupted, 30, "the killed job to be marked interrupted")
+    assert "resume" in job_rows.get_job(db, job_id)["error"]
+    run = dict(next(iter(db.query("SELECT id, state FROM runs"))))
+    assert run["state"] == "interrupted"
     reached = db.execute("SELECT MAX(step) FROM run_metrics").fetchone()[0]
     assert reached < steps, "the job finished before it was killed; the test proves nothing"
 
-    resumed = launch(db_path, "train", ["train", "--out", str(out), "--resume"], resumed_from=job_id, env=quiet)
+    resumed = resume_training(db_path, run["id"])
     _wait(lambda: job_rows.get_job(db, resumed)["state"] not in ("queued", "running"), 300,
           "the resumed job to finish", interval=0.5)
     assert job_rows.get_job(db, resumed)["state"] == "done", _log(resumed)
+    assert job_rows.get_job(db, resumed)["resumed_from"] == job_id
     runs = list(db.query("SELECT id, state FROM runs"))
     assert len(runs) == 1 and runs[0]["state"] == "done"  # the same run continued, not a new one
     recorded = [row[0] for row in db.execute("SELECT step FROM run_metrics WHERE run_id = ? ORDER BY step",
