@@ -2,6 +2,7 @@
 nothing turns model output or user files into code."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,48 @@ def test_the_scanner_recognises_what_it_forbids():
               "model.eval()\nre.compile('x')\nyaml.safe_load(f)\n")
     found = [what for _, what in _dangerous_calls(ast.parse(source))]
     assert len(found) == 7, found
+
+
+def test_imports_over_the_size_or_row_limit_are_refused_with_what_to_do(db_path, tmp_path):
+    from storage.db import open_db
+    from studio.curation.exchange import import_file
+    from studio.errors import StudioError
+
+    db = open_db(db_path)
+    lines = [json.dumps({"query": f"q{i}", "positive": f"p{i}", "family": "sts"}) for i in range(5)]
+    upload = tmp_path / "upload.jsonl"
+    upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(StudioError, match="over the import limit.*split it"):
+        import_file(db, upload, max_bytes=100)
+    with pytest.raises(StudioError, match="more than 3 examples.*split it"):
+        import_file(db, upload, max_rows=3)
+    assert db.execute("SELECT COUNT(*) FROM examples").fetchone()[0] == 0  # nothing half-imported
+    assert import_file(db, upload).inserted == 5
+
+
+def test_a_user_file_is_data_never_code(db_path, tmp_path):
+    # A JSONL line that looks like Python, a template, or a formula goes in as text, unchanged.
+    from storage.db import open_db
+    from studio.curation.exchange import import_file
+
+    marker = tmp_path / "pwned"
+    payloads = [f"__import__('os').system('touch {marker}')", "{{ ''.__class__ }}", "=cmd|' /C calc'!A0"]
+    upload = tmp_path / "upload.jsonl"
+    upload.write_text("\n".join(json.dumps({"query": p, "positive": p + " doc", "family": "sts"})
+                                for p in payloads) + "\n", encoding="utf-8")
+    db = open_db(db_path)
+    import_file(db, upload)
+    stored = [row[0] for row in db.execute("SELECT query FROM examples ORDER BY id")]
+    assert stored == payloads and not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["../escape.jsonl", "../../etc/passwd", "/tmp/outside.jsonl", "a/../../b.jsonl",
+                                  ".."])
+def test_exports_from_the_browser_cannot_leave_the_data_directory(name, isolated_data_dir):
+    from studio.curation.exchange import ui_export_path
+    from studio.errors import StudioError
+
+    with pytest.raises(StudioError, match="inside the data folder"):
+        ui_export_path(name, "jsonl")
+    inside = ui_export_path("accepted", "jsonl")
+    assert inside.is_relative_to(isolated_data_dir.resolve()) and inside.name == "accepted.jsonl"

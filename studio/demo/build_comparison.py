@@ -1,32 +1,39 @@
-"""Build studio/demo/comparison.json: a real, small base-versus-fine-tuned comparison on the demo set.
+"""Build studio/demo/comparison.json and studio/demo/model/: a real, small base-versus-fine-tuned comparison.
 
-    python -m studio.demo.build_comparison [--steps 24] [--out studio/demo/comparison.json]
+    python -m studio.demo.build_comparison [--steps 24]
 
-In a throwaway database it loads the demo examples, fine-tunes all-MiniLM-L6-v2 (`minilm`) on
-three quarters of them with the studio's own trainer, and lets the trainer's held-out evaluation
-score both the fine-tuned and the base model on the remaining quarter (query → its positive;
-corpus: every positive and negative of the held-out examples). The run, its loss curve and both
-evaluations are written out keyed by example content, not database ids, so that `load_demo` can
-replay them into any database that holds the demo examples. The fine-tuned weights (~90 MB) are
-not bundled: the demo shows the recorded results, not a loadable model.
+In a throwaway database it loads the demo examples, fine-tunes all-MiniLM-L6-v2 (`minilm`) with
+LoRA (rank 16 on every linear layer, as in the paper) on three quarters of them with the studio's
+own trainer, and lets the trainer's held-out evaluation score both the fine-tuned and the base
+model on the remaining quarter (query → its positive; corpus: every positive and negative of the
+held-out examples). The run, its loss curve and both evaluations are written out keyed by example
+content, not database ids, so that `load_demo` can replay them into any database that holds the
+demo examples. Of the model only the LoRA adapter (~2.5 MB) and the small sentence-transformers
+files are bundled; `load_demo` merges the adapter into the bundled minilm to rebuild the model.
 """
 
 import argparse
 import json
 import platform
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from storage.db import open_db
-from studio.demo.loader import COMPARISON_FILE, load_demo
+from studio.demo.loader import COMPARISON_FILE, MODEL_BUNDLE, load_demo
+
+# What of an exported run is bundled: everything but the merged weights and the tokenizer files,
+# which `load_demo` takes from the bundled minilm.
+BUNDLED = ("lora_adapter/adapter_config.json", "lora_adapter/adapter_model.safetensors", "modules.json",
+           "sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json", "README.md")
 
 BASE_MODEL = "minilm"
-FINE_TUNED_LABEL = "minilm fine-tuned on the demo set (pre-computed; weights not bundled)"
+FINE_TUNED_LABEL = "demo-run"  # replaced by the rebuilt model's folder when load_demo replays it
 
 
-def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: int) -> dict:
+def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: int, bundle: Path) -> dict:
     import torch
 
     from studio.training.config import TrainConfig
@@ -36,7 +43,7 @@ def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: in
         db_path = Path(folder) / "studio.db"
         load_demo(db_path, status="accepted", with_comparison=False)
         config = TrainConfig(base_model=BASE_MODEL, out_dir=str(Path(folder) / "model"), batch_size=batch_size,
-                             max_steps=steps, lr=lr, heldout_share=heldout_share, seed=seed,
+                             max_steps=steps, lr=lr, heldout_share=heldout_share, seed=seed, lora=True,
                              checkpoint_every=steps + 1, name="Demo: minilm on the demo set")
         started = time.perf_counter()
         summary = train(config, db_path, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -60,6 +67,11 @@ def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: in
                                 "split": row["split"], "metrics": json.loads(row["metrics"]),
                                 "per_query": per_query, "details": details})
         db.conn.close()
+        if bundle.exists():
+            shutil.rmtree(bundle)
+        for name in BUNDLED:
+            (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(config.out_dir) / name, bundle / name)
     if {e["role"] for e in evaluations} != {"base", "fine-tuned"}:
         raise SystemExit("the trainer stored no base and fine-tuned evaluations; is studio.evaluation present?")
     return {
@@ -80,12 +92,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--heldout-share", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=str(COMPARISON_FILE))
+    parser.add_argument("--model-out", default=str(MODEL_BUNDLE), help="where the adapter bundle goes")
     args = parser.parse_args(argv)
-    comparison = build(args.steps, args.batch_size, args.lr, args.heldout_share, args.seed)
+    comparison = build(args.steps, args.batch_size, args.lr, args.heldout_share, args.seed, Path(args.model_out))
     Path(args.out).write_text(json.dumps(comparison, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     for evaluation in comparison["evaluations"]:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(evaluation["metrics"].items()))

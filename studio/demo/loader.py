@@ -6,6 +6,8 @@ every tab. Rows carry source='demo' so the user can tell them apart and remove t
 """
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,9 @@ DEMO_DIR = Path(__file__).resolve().parent
 EXAMPLES_FILE = DEMO_DIR / "examples.jsonl"
 TASKS_FILE = DEMO_DIR / "tasks.jsonl"
 COMPARISON_FILE = DEMO_DIR / "comparison.json"  # written by studio/demo/build_comparison.py
+MODEL_BUNDLE = DEMO_DIR / "model"  # the demo run's LoRA adapter and small files, same script
+DEMO_MODEL_FOLDER = "demo-minilm-lora"  # under <data dir>/runs/, where the demo run's model is rebuilt
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 SOURCE = "demo"
 
 
@@ -79,6 +84,8 @@ def load_demo(db_path, status: str = "accepted", with_comparison: bool = True) -
     if status not in ("pending", "accepted"):
         raise StudioError("demo examples can be loaded as pending or accepted only")
     tasks, examples = demo_tasks(), demo_examples()
+    # Rebuilding the model takes seconds, so it happens before the write transaction opens.
+    model_dir = rebuild_demo_model(Path(db_path).parent / "runs" / DEMO_MODEL_FOLDER) if with_comparison else None
     db = open_db(db_path)
     try:
         stamp = now()
@@ -100,19 +107,45 @@ def load_demo(db_path, status: str = "accepted", with_comparison: bool = True) -
                              "model": "hand-written demo"})
             # Joins the transaction above, so tasks and examples land together or not at all.
             result = insert_examples(db, rows)
-            comparison_added = with_comparison and _insert_comparison(db)
+            comparison_added = with_comparison and _insert_comparison(db, model_dir)
         return DemoLoadResult(tasks_added, result.inserted, result.duplicates, comparison_added)
     finally:
         db.conn.close()
 
 
-def _insert_comparison(db) -> bool:
+def rebuild_demo_model(folder: Path) -> Path | None:
+    """The demo run's fine-tuned model: the bundled minilm with the bundled LoRA adapter merged in,
+    saved as a sentence-transformers folder. None when this build ships no adapter."""
+    adapter = MODEL_BUNDLE / "lora_adapter"
+    if not (adapter / "adapter_model.safetensors").is_file():
+        return None
+    if (folder / "model.safetensors").is_file():
+        return folder
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    from studio.model_registry import minilm_dir
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(MODEL_BUNDLE, partial)
+    for name in TOKENIZER_FILES:
+        shutil.copy(minilm_dir() / name, partial / name)
+    merged = PeftModel.from_pretrained(AutoModel.from_pretrained(minilm_dir()), str(adapter)).merge_and_unload()
+    merged.save_pretrained(partial)
+    os.replace(partial, folder)  # a folder that exists is complete
+    return folder
+
+
+def _insert_comparison(db, model_dir: Path | None) -> bool:
     """Replay comparison.json as a finished run with its loss curve and two held-out evaluations.
 
     The file names examples by content hash; they are mapped to this database's ids here, in the
     held-out order the evaluation used, so the held-out set rebuilds exactly (same document ids).
-    Returns False when there is no file, the demo run is already present, or a held-out example
-    is missing (edited or deleted), since the stored rankings would then point at nothing.
+    With the rebuilt model the run points at it, and each evaluation carries the key of its model's
+    files, so the Compare tab reuses them instead of recomputing. Returns False when there is no
+    file, the demo run is already present, or a held-out example is missing (edited or deleted),
+    since the stored rankings would then point at nothing.
     """
     if not COMPARISON_FILE.is_file():
         return False
@@ -126,9 +159,9 @@ def _insert_comparison(db) -> bool:
     config = {**run["config"], "heldout_ids": [ids[digest] for digest in data["heldout"]], "source": SOURCE}
     cursor = db.execute(
         "INSERT INTO runs (job_id, name, base_model, config, out_dir, state, data_counts, created_at, finished_at)"
-        " VALUES (NULL, ?, ?, ?, NULL, ?, ?, ?, ?)",
-        [run["name"], run["base_model"], json.dumps(config), run["state"], json.dumps(run["data_counts"]),
-         run["created_at"], run["finished_at"]],
+        " VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run["name"], run["base_model"], json.dumps(config), str(model_dir) if model_dir else None, run["state"],
+         json.dumps(run["data_counts"]), run["created_at"], run["finished_at"]],
     )
     run_id = cursor.lastrowid
     stamp = now()
@@ -140,10 +173,17 @@ def _insert_comparison(db) -> bool:
     for evaluation in data["evaluations"]:
         per_query = {str(ids[digest]): result for digest, result in evaluation["per_query"].items()}
         details = {**evaluation["details"], "source": SOURCE, "role": evaluation["role"]}
+        model = evaluation["model"]
+        if evaluation["role"] == "fine-tuned" and model_dir:
+            model = str(model_dir)
+        if model_dir:
+            from studio.evaluation.embedding_cache import model_key
+
+            details["model_key"] = model_key(model)
         db.execute(
             "INSERT INTO evaluations (job_id, run_id, model, dataset, split, metrics, per_query, details, created_at)"
             " VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, evaluation["model"], f"heldout:run-{run_id}", evaluation["split"],
+            [run_id, model, f"heldout:run-{run_id}", evaluation["split"],
              json.dumps(evaluation["metrics"]), json.dumps(per_query), json.dumps(details), stamp],
         )
     return True
