@@ -74,3 +74,13 @@ def test_no_thanks_hides_the_offer_without_loading(studio_url, page, db_path):
     page.locator("#demo-dismiss").click()
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
     assert open_db(db_path).execute("SELECT COUNT(*) FROM examples").fetchone()[0] == 0
+
+
+def test_offer_goes_away_when_data_arrives_another_way(studio_url, page, db_path):
+    from storage.examples import insert_examples
+
+    page.goto(studio_url)
+    page.locator("#demo-load").wait_for(state="visible", timeout=30_000)
+    insert_examples(open_db(db_path), [{"family": "sts", "language": "English", "instruction": "x",
+                                        "query": "a generated query", "positive": "its match", "negative": None}])
+    playwright_api.expect(page.locator("#demo-load")).to_be_hidden(timeout=20_000)

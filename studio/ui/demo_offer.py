@@ -25,9 +25,18 @@ def build(ctx) -> None:
             load = gr.Button("Load the demo set", variant="primary", elem_id="demo-load", scale=0, min_width=220)
             dismiss = gr.Button("No thanks", elem_id="demo-dismiss", scale=0, min_width=140)
     status = gr.Markdown(visible=False, elem_id="demo-status")
+    # While the offer shows, look now and then whether data arrived some other way (generation,
+    # import): then "the database is empty" is no longer true and the offer goes away.
+    watch = gr.Timer(3.0, active=False)
 
     def show_offer():
-        return gr.Group(visible=database_is_empty(ctx.db_path))
+        empty = database_is_empty(ctx.db_path)
+        return gr.Group(visible=empty), gr.Timer(active=empty)
+
+    def still_empty():
+        if database_is_empty(ctx.db_path):
+            return gr.Group(), gr.Timer()
+        return gr.Group(visible=False), gr.Timer(active=False)
 
     def load_it():
         try:
@@ -41,6 +50,8 @@ def build(ctx) -> None:
             f"Demo loaded: {', '.join(parts)}. Read the examples in the Curate tab (4), or see the comparison in "
             "the Compare tab (6).", visible=True)
 
-    ctx.blocks.load(show_offer, outputs=offer, show_progress="hidden")
-    load.click(load_it, outputs=[offer, status], show_progress="full")
-    dismiss.click(lambda: gr.Group(visible=False), outputs=offer)
+    ctx.blocks.load(show_offer, outputs=[offer, watch], show_progress="hidden", api_visibility="private")
+    watch.tick(still_empty, outputs=[offer, watch], show_progress="hidden", api_visibility="private")
+    load.click(load_it, outputs=[offer, status], show_progress="full", api_name="demo_load")
+    dismiss.click(lambda: (gr.Group(visible=False), gr.Timer(active=False)), outputs=[offer, watch],
+                  api_visibility="private")

@@ -1,0 +1,156 @@
+"""The whole loop in headless Chromium, as a person would do it, against a fake OpenAI-compatible server.
+
+Edit and render a template, brainstorm tasks and accept one, generate examples, accept them in
+Curate, train a tiny model for a few steps, and compare it with the base model. A screenshot of
+every tab goes to $STUDIO_SHOTS_DIR (default: a `screenshots` folder in the test's temporary
+directory, printed at the end).
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.db import open_db
+from studio.config import REPO_ROOT
+from tests.studio_server import running_studio
+from tests.tiny_models import build_tiny_encoder
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def fake_endpoint():
+    """The fake server as its own process, so that its CPU is not the test's."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.fake_openai", "--port", "0", "--latency", "0.02"],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "listening on" in line, line
+        yield line.rsplit(" ", 1)[-1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _count(db_path, sql: str) -> int:
+    return open_db(db_path).execute(sql).fetchone()[0]
+
+
+def _wait_db(page, db_path, sql: str, at_least: int, timeout_s: float) -> int:
+    deadline = timeout_s * 1000
+    waited = 0
+    while waited < deadline:
+        value = _count(db_path, sql)
+        if value >= at_least:
+            return value
+        page.wait_for_timeout(500)
+        waited += 500
+    raise AssertionError(f"{sql} stayed below {at_least} for {timeout_s:.0f} s")
+
+
+def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shots = Path(os.environ.get("STUDIO_SHOTS_DIR") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    base_model = build_tiny_encoder(isolated_data_dir / "models" / "tiny-base")
+    env = {"OPENAI_BASE_URL": fake_endpoint, "OPENAI_API_KEY": "sk-e2e-test", "STUDIO_LLM_MODEL": "fake-model"}
+    with running_studio(isolated_data_dir, env=env) as studio, playwright_api.sync_playwright() as driver:
+        db_path = studio.db_path
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(studio.url)
+
+        def tab(number: int, name: str):
+            page.get_by_role("tab", name=f"{number} · {name}").click()
+
+        def shot(name: str):
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+        # 1 · Templates: edit, render, save a new version.
+        tab(1, "Templates")
+        editor = page.locator("#template-editor .cm-content")
+        expect(editor).to_contain_text("{{ task }}", timeout=60_000)
+        editor.click()
+        page.keyboard.press("Control+End")
+        page.keyboard.type("\nKeep every document in plain prose.")
+        page.get_by_role("button", name="Render", exact=True).click()
+        expect(page.locator("#rendered-prompt textarea")).to_have_value(re.compile("Keep every document in plain prose"),
+                                                                        timeout=60_000)
+        page.get_by_role("button", name="Save as new version").click()
+        _wait_db(page, db_path, "SELECT COUNT(*) FROM template_versions WHERE source = 'user'", 1, 60)
+        shot("1-templates")
+
+        # 2 · Tasks: brainstorm, then accept one after looking at it.
+        tab(2, "Tasks")
+        page.locator("#tasks-brainstorm").click()
+        _wait_db(page, db_path, "SELECT COUNT(*) FROM tasks WHERE family = 'short-long'", 10, 120)
+        table = page.locator("#tasks-table")
+        expect(table.get_by_role("gridcell").first).to_be_visible(timeout=60_000)
+        table.get_by_role("gridcell").nth(1).click()
+        expect(page.locator("#tasks-edit textarea")).not_to_have_value("", timeout=30_000)
+        page.get_by_role("button", name="Accept (active)").click()
+        expect(page.locator("#tasks-action-note")).not_to_be_empty(timeout=30_000)
+        shot("2-tasks")
+
+        # 3 · Generate: 3 examples for each of the first 10 tasks.
+        tab(3, "Generate")
+        page.get_by_label("Examples per task (K)").fill("3")
+        page.get_by_label("Use first N tasks (0 = all)").fill("10")
+        page.locator("#generate-start").click()
+        generated = _wait_db(page, db_path, "SELECT COUNT(*) FROM examples", 30, 240)
+        expect(page.locator("#generate-numbers")).not_to_be_empty(timeout=60_000)
+        shot("3-generate")
+
+        # 4 · Curate: accept two by hand, then the rest in bulk.
+        tab(4, "Curate")
+        page.get_by_role("button", name="Search / apply filters").click()  # the table was drawn before generation
+        cells = page.locator("#curate-table").get_by_role("gridcell")
+        expect(cells.first).to_be_visible(timeout=60_000)
+        cells.nth(4).click()
+        for _ in range(2):
+            page.locator("#curate-accept").click()
+            page.wait_for_timeout(800)
+        _wait_db(page, db_path, "SELECT COUNT(*) FROM examples WHERE status = 'accepted'", 2, 60)
+        page.get_by_role("button", name="Accept all matching").click()
+        page.get_by_role("button", name="Yes, do it").click()
+        _wait_db(page, db_path, "SELECT COUNT(*) FROM examples WHERE status = 'accepted'", generated, 60)
+        shot("4-curate")
+
+        # 5 · Train: the tiny model, a few steps.
+        tab(5, "Train")
+        model_box = page.get_by_label("Base model")
+        model_box.fill(str(base_model))
+        model_box.press("Enter")
+        page.get_by_label("Batch size").fill("8")
+        page.get_by_label("Max steps (0: one epoch)").fill("3")
+        page.get_by_label("Max length (tokens)").fill("64")
+        page.get_by_role("button", name="Start training").click()
+        _wait_db(page, db_path, "SELECT COUNT(*) FROM runs WHERE state = 'done'", 1, 300)
+        _wait_db(page, db_path, "SELECT COUNT(*) FROM evaluations", 2, 120)  # held-out: run and its base
+        expect(page.locator("#train-status")).to_contain_text("done", timeout=60_000)
+        shot("5-train")
+
+        # 6 · Compare: the run against the studio's default base model on the run's held-out examples.
+        tab(6, "Compare")
+        page.get_by_role("button", name="Refresh lists").click()
+        page.wait_for_timeout(1500)
+        expect(page.get_by_label("Model A (reference)")).to_have_value("minilm (base)")
+        expect(page.get_by_label("Model B (challenger)")).to_have_value(re.compile("^run 1"))
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(page.get_by_text("nDCG@10: A")).to_be_visible(timeout=240_000)
+        expect(page.get_by_role("gridcell", name="MAP@100")).to_be_visible()
+        shot("6-compare")
+
+        assert not errors, errors
+        browser.close()
+    print(f"screenshots of every tab: {shots}")
