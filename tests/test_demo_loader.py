@@ -2,6 +2,7 @@
 
 import collections
 import json
+from pathlib import Path
 
 from storage.db import open_db
 from studio.demo.loader import (database_is_empty, demo_available, demo_examples, demo_loaded, demo_tasks,
@@ -66,7 +67,7 @@ def test_long_long_demo_documents_are_long():
 
 def test_loading_the_demo_stores_tasks_and_examples_labelled_as_demo(db_path):
     assert database_is_empty(db_path)
-    result = load_demo(db_path)
+    result = load_demo(db_path, with_comparison=False)
     examples, tasks = demo_examples(), demo_tasks()
     assert (result.tasks_added, result.examples_added) == (len(tasks), len(examples))
     db = open_db(db_path)
@@ -87,8 +88,8 @@ def test_loading_the_demo_stores_tasks_and_examples_labelled_as_demo(db_path):
 
 
 def test_loading_the_demo_twice_adds_nothing(db_path):
-    load_demo(db_path)
-    again = load_demo(db_path)
+    load_demo(db_path, with_comparison=False)
+    again = load_demo(db_path, with_comparison=False)
     assert (again.tasks_added, again.examples_added) == (0, 0)
     assert again.examples_skipped == len(demo_examples())
     db = open_db(db_path)
@@ -97,7 +98,7 @@ def test_loading_the_demo_twice_adds_nothing(db_path):
 
 
 def test_demo_can_be_loaded_as_pending_for_curation(db_path):
-    load_demo(db_path, status="pending")
+    load_demo(db_path, status="pending", with_comparison=False)
     db = open_db(db_path)
     assert {row[0] for row in db.execute("SELECT DISTINCT status FROM examples")} == {"pending"}
 
@@ -127,7 +128,7 @@ def test_demo_load_replays_the_comparison_as_a_finished_run_with_both_evaluation
     assert result.comparison_added
     db = open_db(db_path)
     runs = list(db.query("SELECT * FROM runs"))
-    assert len(runs) == 1 and runs[0]["state"] == "done" and runs[0]["out_dir"] is None
+    assert len(runs) == 1 and runs[0]["state"] == "done"
     run_id = runs[0]["id"]
     steps = [row[0] for row in db.execute("SELECT step FROM run_metrics WHERE run_id = ? ORDER BY step", [run_id])]
     assert steps == [m["step"] for m in comparison["metrics"]]
@@ -168,3 +169,24 @@ def test_comparison_is_skipped_when_it_names_an_example_the_demo_lacks(db_path, 
     result = load_demo(db_path)
     assert result.examples_added == len(demo_examples()) and not result.comparison_added
     assert open_db(db_path).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_demo_run_model_is_rebuilt_and_reproduces_its_recorded_evaluation(db_path):
+    from studio.evaluation.compare import find_evaluation, model_choices
+    from studio.evaluation.heldout import heldout_dataset
+    from studio.evaluation.runner import evaluate
+
+    load_demo(db_path)
+    db = open_db(db_path)
+    run = dict(next(iter(db.query("SELECT id, out_dir FROM runs"))))
+    assert run["out_dir"] and (Path(run["out_dir"]) / "model.safetensors").is_file()
+    assert run["out_dir"] in [value for _, value in model_choices(db)]  # Compare offers it as a model
+    spec = f"heldout:run-{run['id']}"
+    dataset = heldout_dataset(db, run["id"])
+    # Compare finds both recorded evaluations for these very model files, so it shows them at once.
+    recorded = {model: find_evaluation(db, model, dataset, spec) for model in ("minilm", run["out_dir"])}
+    assert all(recorded.values())
+    # And they are true: the rebuilt model scores what the build recorded.
+    fresh = evaluate(run["out_dir"], dataset, use_instructions=True)
+    for name, value in recorded[run["out_dir"]]["metrics"].items():
+        assert abs(fresh.metrics[name] - value) < 1e-3, name

@@ -33,6 +33,16 @@ BASE_MODEL = "minilm"
 FINE_TUNED_LABEL = "demo-run"  # replaced by the rebuilt model's folder when load_demo replays it
 
 
+def strip_build_paths(bundle: Path, out_dir: str) -> None:
+    """The bundle must not name folders of the machine that built it."""
+    adapter_config = bundle / "lora_adapter" / "adapter_config.json"
+    settings = json.loads(adapter_config.read_text())
+    settings["base_model_name_or_path"] = BASE_MODEL
+    adapter_config.write_text(json.dumps(settings, indent=2) + "\n")
+    card = bundle / "README.md"
+    card.write_text(card.read_text().replace(out_dir, "<data dir>/runs/demo-minilm-lora"))
+
+
 def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: int, bundle: Path) -> dict:
     import torch
 
@@ -72,6 +82,7 @@ def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: in
         for name in BUNDLED:
             (bundle / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(config.out_dir) / name, bundle / name)
+        strip_build_paths(bundle, config.out_dir)
     if {e["role"] for e in evaluations} != {"base", "fine-tuned"}:
         raise SystemExit("the trainer stored no base and fine-tuned evaluations; is studio.evaluation present?")
     return {
