@@ -117,3 +117,33 @@ def test_a_job_and_the_ui_writing_at_once_never_see_database_is_locked(db_path):
     assert db.execute("SELECT COUNT(*) FROM example_history").fetchone()[0] == rounds
     assert db.execute("SELECT COUNT(*) FROM examples WHERE query LIKE 'job query %'").fetchone()[0] == rounds
     assert job_rows.get_job(db, job_id)["done"] == rounds
+
+
+def test_generation_job_through_every_fault_stores_each_reachable_example_exactly_once(db_path, monkeypatch):
+    from storage.tasks import add_tasks
+    from studio.generation import launch_generate
+    from studio.llm import LLMSettings
+    from tests.fake_openai import FakeOpenAI
+
+    monkeypatch.setenv("STUDIO_LLM_TIMEOUT", "1")  # the job process inherits it: a hang must time out, not stall
+    db = open_db(db_path)
+    add_tasks(db, "short-long", [f"Given a question about subject {i}, retrieve a passage that answers it"
+                                 for i in range(4)])
+    with FakeOpenAI(hang_seconds=5) as fake:
+        fake.script("rate_limit", "ok", "server_error", "hang", "drop", "malformed", "ok", "duplicate")  # each once
+        fake.fault_rates = {"rate_limit": 0.1, "server_error": 0.1, "hang": 0.05, "drop": 0.1, "malformed": 0.1,
+                            "duplicate": 0.05}
+        settings = LLMSettings.resolve(base_url=fake.url, model="fake-model", api_key="sk-faults")
+        job_id = launch_generate(db_path, settings, "short-long", per_task=6, concurrency=4)
+        _wait(lambda: job_rows.get_job(db, job_id)["state"] not in ("queued", "running"), 300,
+              "the generation job to finish", interval=0.5)
+        served = fake.counts()
+    job = job_rows.get_job(db, job_id)
+    assert job["state"] == "done", (job, _log(job_id))
+    assert all(served.get(fault) for fault in ("rate_limit", "server_error", "hang", "drop", "malformed")), served
+    items = db.execute("SELECT item, outcome, example_id FROM generation_items WHERE plan_id = ?", [job_id]).fetchall()
+    assert sorted(item for item, _, _ in items) == list(range(24))  # every item finished, each once
+    inserted = [example_id for _, outcome, example_id in items if outcome == "inserted"]
+    stored = [row[0] for row in db.execute("SELECT id FROM examples WHERE job_id = ?", [job_id])]
+    assert sorted(inserted) == sorted(stored) and len(set(stored)) == len(stored)
+    assert len(stored) >= 18  # faults cost retries, not examples (a duplicate or a thrice-bad reply may)
