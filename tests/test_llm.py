@@ -166,6 +166,9 @@ def test_settings_come_from_environment_and_explicit_values_win(monkeypatch):
     assert (settings.base_url, settings.model, settings.api_key) == ("http://ui/v1", "env-model", "sk-ui")
     assert "sk-ui" not in repr(settings) and "sk-ui" not in str(settings.public())
     assert settings.child_env()["OPENAI_API_KEY"] == "sk-ui"
+    priced = LLMSettings.resolve(model="m", price_prompt=0.5, price_completion=2)
+    monkeypatch.setenv("STUDIO_LLM_PRICES", priced.child_env()["STUDIO_LLM_PRICES"])
+    assert LLMSettings.resolve(model="m").price("m") == (0.5, 2.0)  # how a job process sees them
 
 
 def test_no_endpoint_and_no_key_means_offline(monkeypatch):
