@@ -41,7 +41,8 @@ def describe_settings(state: dict | None) -> str:
 def save_settings(base_url, model, api_key, concurrency, price_prompt=None, price_completion=None):
     state = {"base_url": (base_url or "").strip(), "model": (model or "").strip(), "api_key": (api_key or "").strip(),
              "concurrency": int(concurrency or generation.DEFAULT_CONCURRENCY),
-             "price_prompt": price_prompt, "price_completion": price_completion}
+             # A Number box shows 0 when empty: 0 means "not set", so the built-in list applies.
+             "price_prompt": price_prompt or None, "price_completion": price_completion or None}
     return state, describe_settings(state)
 
 
@@ -76,7 +77,7 @@ def build_settings_panel(ctx) -> None:
                                     info="Requests in flight; lower it if the endpoint answers 429.", scale=2)
         with gr.Row():
             price_prompt = gr.Number(label="$ per million prompt tokens", value=None, minimum=0,
-                                     info="Empty: the built-in price list (OpenAI models).", scale=1)
+                                     info="0: the built-in price list (OpenAI models).", scale=1)
             price_completion = gr.Number(label="$ per million completion tokens", value=None, minimum=0,
                                          info="Used for the cost estimate of each example and job.", scale=1)
         with gr.Row():
