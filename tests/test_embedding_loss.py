@@ -65,3 +65,22 @@ def test_gradcache_gradients_equal_uncached(decoder_dir):
     other_loss, _ = _gradients(model, mini_batch=3, temperature=0.5)
     plain_other, _ = _gradients(model, mini_batch=None, temperature=0.5)
     assert abs(other_loss - plain_other) < 1e-5 and abs(other_loss - cached_loss) > 1e-3
+
+
+def test_lora_with_gradient_checkpointing_and_cache_gives_the_uncached_gradients(decoder_dir):
+    from studio.training.config import TrainConfig
+    from studio.training.trainer import build_model
+
+    config = TrainConfig(base_model=str(decoder_dir), out_dir="unused", lora=True, gradient_checkpointing=True)
+    torch.manual_seed(0)
+    model = build_model(config, torch.device("cpu"))
+    model.train()
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # LoRA starts at B = 0, which would make every A gradient zero
+            torch.nn.init.normal_(parameter, std=0.1)
+    full_loss, full = _gradients(model, mini_batch=None)
+    cached_loss, cached = _gradients(model, mini_batch=2)
+    assert abs(full_loss - cached_loss) < 1e-5
+    assert full and all("lora_" in name for name in full)
+    for name in full:
+        torch.testing.assert_close(cached[name], full[name], atol=1e-4, rtol=1e-3, msg=name)
