@@ -30,6 +30,7 @@ HELP = (
 )
 EMPTY = ("**Nothing compared yet.** Choose two models and a dataset above, then press **Compare**. "
          "No fine-tuned model yet? Train one in the *Train* tab; its held-out set appears here by itself.")
+MAX_QUERY_CHOICES = 1000
 ORDERS = ["largest change", "wins first", "losses first"]
 PER_QUERY_HEADERS = ["query id", "query", "nDCG@10 A", "nDCG@10 B", "Δ (B − A)"]
 HISTORY_HEADERS = ["id", "run", "model", "dataset", "split", "nDCG@10", "MRR@10", "Recall@10", "when (UTC)"]
@@ -118,6 +119,7 @@ def poll(db_path, state):
         if job["state"] == "done":
             found = evaluation_rows.evaluation_for_job(db, job_id)
             state["evaluations"][position] = found["id"] if found else None
+            failed = failed or found is None
         elif job["state"] in ("failed", "cancelled", "interrupted"):
             failed = True
     status = _status(db_path, state)
@@ -153,7 +155,9 @@ def results(db_path, state, order):
     ])
     figure.update_layout(barmode="group", yaxis_range=[0, 1], height=320, margin=dict(l=40, r=10, t=30, b=40),
                          legend=dict(orientation="h", y=1.12))
-    query_choices = [(f"{query_id} · {text[:90]}", query_id) for query_id, text in dataset.queries.items()]
+    # A dropdown of a huge query set would choke the browser; the per-query table reaches every query.
+    query_choices = [(f"{query_id} · {text[:90]}", query_id)
+                     for query_id, text in list(dataset.queries.items())[:MAX_QUERY_CHOICES]]
     summary = (f"{len(dataset.queries)} queries, {len(dataset.doc_ids)} documents. "
                f"nDCG@10: A {a['metrics']['ndcg_at_10']:.4f}, B {b['metrics']['ndcg_at_10']:.4f} "
                f"(Δ {b['metrics']['ndcg_at_10'] - a['metrics']['ndcg_at_10']:+.4f}).")
