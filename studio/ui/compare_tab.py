@@ -79,9 +79,9 @@ def start(db_path, model_a, model_b, spec, split):
         db = open_db(db_path)
         sides = [compare.prepare_side(db, db_path, model, dataset, spec, dataset.split) for model in (model_a, model_b)]
     except StudioError as error:
-        return None, f"⚠️ {error}"
-    except Exception as error:  # a model that fails to load or encode: say so, keep the tab alive
-        return None, f"⚠️ The projection failed ({error.__class__.__name__}: {error}); check both models load.", gr.update(active=False)
+        return None, f"⚠️ {error}", gr.update(active=False)
+    except Exception as error:  # e.g. an unreadable dataset file: say so, keep the tab alive
+        return None, f"⚠️ Could not start the comparison ({error.__class__.__name__}: {error}).", gr.update(active=False)
     state = {"spec": spec, "split": dataset.split, "models": [model_a, model_b],
              "evaluations": [side.evaluation["id"] if side.evaluation else None for side in sides],
              "jobs": [side.job_id for side in sides]}
