@@ -1,20 +1,131 @@
-"""`brainstorm and generate` commands (placeholder until this area lands)."""
+"""`brainstorm` and `generate`: thin wrappers over studio.brainstorm and studio.generation.
 
+Both run in the foreground from a shell (with a job row, so the UI shows them) or as a
+background job started by the UI (`--job-id`). An API key comes only from the environment.
+"""
+
+import sys
+
+from storage import jobs as job_rows
+from storage.db import open_db
 from studio.errors import StudioError
+
+DEFAULT_CONCURRENCY = 16  # studio.generation's default; not imported here so that `--help` stays fast
 
 
 def register(commands, parent) -> None:
-    p = commands.add_parser("brainstorm", parents=[parent], help="ask the LLM for new tasks of a family")
-    p.add_argument("--family", required=True)
-    p.add_argument("--n", type=int, default=20)
-    p.set_defaults(func=_pending)
-    p = commands.add_parser("generate", parents=[parent], help="generate examples for the active tasks")
-    p.add_argument("--family", required=True)
-    p.add_argument("--per-task", type=int, required=True)
-    p.add_argument("--tasks", type=int, default=None)
-    p.add_argument("--concurrency", type=int, default=16)
-    p.set_defaults(func=_pending)
+    llm = _llm_parent()
+    p = commands.add_parser("brainstorm", parents=[parent, llm], help="ask the LLM for new tasks of a family")
+    p.add_argument("--family", required=True, help="short-long, long-short, short-short or long-long")
+    p.add_argument("--n", type=int, default=20, help="how many new tasks to store (default 20)")
+    p.add_argument("--seed", type=int, default=None, help="seed for the prompts (default: random)")
+    p.set_defaults(func=run_brainstorm)
+
+    p = commands.add_parser("generate", parents=[parent, llm], help="generate examples for the active tasks")
+    p.add_argument("--family", help="the task family")
+    p.add_argument("--per-task", type=int, help="examples per task (K)")
+    p.add_argument("--tasks", type=int, default=None, help="use only the first N active tasks")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help=f"requests in flight (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--resume", type=int, default=None, metavar="JOB_ID",
+                   help="finish the remaining work of an interrupted, failed or cancelled job")
+    p.add_argument("--batch-api", action="store_true", help="use the OpenAI Batch API (cheaper, slower)")
+    p.add_argument("--seed", type=int, default=None, help="seed for placeholders and variants (default: random)")
+    p.set_defaults(func=run_generate)
 
 
-def _pending(args):
-    raise StudioError("this command is not available in this build yet")
+def _llm_parent():
+    import argparse
+
+    llm = argparse.ArgumentParser(add_help=False)
+    llm.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL; "
+                                                      "none: the embedded offline model)")
+    llm.add_argument("--model", default=None, help="model name (default: $STUDIO_LLM_MODEL)")
+    llm.add_argument("--job-id", type=int, default=None, help="the job row to report to (set by the studio)")
+    return llm
+
+
+def _db_path(args) -> str:
+    from studio.cli import db_path
+
+    return db_path(args)
+
+
+def _settle(job, error: BaseException) -> None:
+    """Leave the job row in a final state whatever stopped the command."""
+    row = job_rows.get_job(job.db, job.job_id)
+    if row and row["state"] not in job_rows.ACTIVE_STATES:
+        return
+    if isinstance(error, KeyboardInterrupt):
+        job_rows.finish_job(job.db, job.job_id, "interrupted", error="Stopped by the user; resume it to continue.")
+    elif isinstance(error, StudioError):
+        job.fail(str(error))
+    else:
+        job.fail(f"unexpected error ({type(error).__name__}: {error}); see the job's log")
+
+
+def run_brainstorm(args) -> int:
+    from studio.brainstorm import brainstorm
+    from studio.jobs import JobContext
+    from studio.llm import LLMSettings
+
+    settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
+    path = _db_path(args)
+    job_args = {"family": args.family, "n": args.n, "base_url": settings.base_url,
+                "model": "smollm2" if settings.offline else settings.model}
+    job = JobContext.for_command(path, args.job_id, "brainstorm", job_args)
+    try:
+        result = brainstorm(path, args.family, args.n, settings, job=job, seed=args.seed)
+    except BaseException as error:
+        _settle(job, error)
+        raise
+    if job.cancel_requested():
+        job.cancelled(result.as_dict())
+    else:
+        job.finish(result.as_dict(), message=result.summary())
+    print(f"{result.summary()} (job {job.job_id})")
+    return 0
+
+
+def run_generate(args) -> int:
+    from studio import generation
+    from studio.jobs import JobContext
+    from studio.llm import LLMSettings
+
+    path = _db_path(args)
+    db = open_db(path)
+    if args.resume is not None:
+        old = generation.resumable_job(db, args.resume, exclude=args.job_id)
+        old_args = old["args"]
+        settings = LLMSettings.resolve(base_url=args.base_url or old_args.get("base_url"),
+                                       model=args.model or old_args.get("model"))
+        concurrency = args.concurrency or int(old_args.get("concurrency") or DEFAULT_CONCURRENCY)
+        if args.job_id:
+            job = JobContext.attach(path, args.job_id)
+        else:
+            job = JobContext.create(path, "generate", {**old_args, "resume_of": args.resume}, resumed_from=args.resume)
+    else:
+        if not args.family or not args.per_task:
+            raise StudioError("generate needs --family and --per-task (or --resume JOB_ID)")
+        settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
+        concurrency = args.concurrency or DEFAULT_CONCURRENCY
+        job = JobContext.for_command(path, args.job_id, "generate", generation.job_args(
+            args.family, args.per_task, args.tasks, concurrency, settings, args.batch_api))
+    try:
+        plan = generation.plan_for_job(db, job.job_id, args.family, args.per_task, args.tasks,
+                                       mode="batch" if args.batch_api else "online", seed=args.seed)
+        if plan.mode == "batch":
+            from studio.batch_api import run_batch_generation
+
+            stats = run_batch_generation(path, job, plan, settings)
+        else:
+            stats = generation.run_generation(path, job, plan, settings, concurrency=concurrency)
+    except BaseException as error:
+        _settle(job, error)
+        raise
+    row = job_rows.get_job(db, job.job_id)
+    print(f"{generation.summary_line(plan, stats)} (job {job.job_id}, {row['state']})")
+    if row["state"] == "failed":
+        print(f"error: {row['error']}", file=sys.stderr)
+        return 1
+    return 0
