@@ -182,6 +182,12 @@ def load_backbone(name_or_path: str):
     except OSError as error:
         raise StudioError(f"could not load model {name_or_path!r} ({error.__class__.__name__}): "
                           "check the folder or hub id, or use minilm / smollm2 offline") from error
+    if resolved.gguf_file:
+        # transformers dequantizes GGUF weights into ordinary tensors but keeps the quantizer's
+        # mark, which makes save_pretrained refuse; the weights are plain, so drop the mark.
+        backbone.hf_quantizer = None
+        if getattr(backbone.config, "quantization_config", None) is not None:
+            del backbone.config.quantization_config
     return backbone, tokenizer, default_pooling, max_length
 
 

@@ -1,0 +1,77 @@
+"""Typed access to training runs and their per-step metrics."""
+
+import json
+
+from storage.db import now, transaction
+
+RUN_STATES = ("running", "done", "failed", "cancelled", "interrupted")
+
+
+def _decode(row) -> dict | None:
+    if row is None:
+        return None
+    row = dict(row)
+    row["config"] = json.loads(row.get("config") or "{}")
+    row["data_counts"] = json.loads(row.get("data_counts") or "{}")
+    return row
+
+
+def create_run(db, job_id: int | None, name: str, base_model: str, config: dict, out_dir: str,
+               data_counts: dict) -> int:
+    with transaction(db):
+        cursor = db.execute(
+            "INSERT INTO runs (job_id, name, base_model, config, out_dir, state, data_counts, created_at)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            [job_id, name, base_model, json.dumps(config), out_dir, json.dumps(data_counts), now()],
+        )
+        return cursor.lastrowid
+
+
+def get_run(db, run_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+    return _decode(rows[0]) if rows else None
+
+
+def run_for_job(db, job_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC LIMIT 1", [job_id]))
+    return _decode(rows[0]) if rows else None
+
+
+def list_runs(db, limit: int = 50) -> list[dict]:
+    return [_decode(row) for row in db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit])]
+
+
+def attach_job(db, run_id: int, job_id: int) -> None:
+    """A resumed run continues under a new job."""
+    with transaction(db):
+        db.execute("UPDATE runs SET job_id = ?, state = 'running', finished_at = NULL WHERE id = ?",
+                   [job_id, run_id])
+
+
+def update_config(db, run_id: int, config: dict) -> None:
+    with transaction(db):
+        db.execute("UPDATE runs SET config = ? WHERE id = ?", [json.dumps(config), run_id])
+
+
+def finish_run(db, run_id: int, state: str) -> None:
+    if state not in RUN_STATES or state == "running":
+        raise ValueError(f"not a final run state: {state}")
+    with transaction(db):
+        db.execute("UPDATE runs SET state = ?, finished_at = ? WHERE id = ?", [state, now(), run_id])
+
+
+def add_metric(db, run_id: int, step: int, loss: float, lr: float, examples_per_s: float,
+               tokens_per_s: float) -> None:
+    with transaction(db):
+        # A resumed run re-records the steps after its checkpoint: the newest value wins.
+        db.execute(
+            "INSERT OR REPLACE INTO run_metrics (run_id, step, loss, lr, examples_per_s, tokens_per_s, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, step, loss, lr, examples_per_s, tokens_per_s, now()],
+        )
+
+
+def metrics(db, run_id: int) -> list[dict]:
+    return [dict(row) for row in db.query(
+        "SELECT step, loss, lr, examples_per_s, tokens_per_s, at FROM run_metrics WHERE run_id = ? ORDER BY step",
+        [run_id])]

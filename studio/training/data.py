@@ -1,0 +1,96 @@
+"""Training data: accepted examples, filtered, split into train and held-out, served in batches."""
+
+import random
+from dataclasses import dataclass
+
+from studio.embedding.model import format_query
+from studio.errors import StudioError
+
+
+@dataclass(frozen=True)
+class Example:
+    id: int
+    family: str
+    language: str
+    instruction: str
+    query: str            # already formatted with its instruction
+    positive: str
+    negative: str | None
+
+
+def load_examples(db, families: list[str] | None = None, languages: list[str] | None = None) -> list[Example]:
+    """Accepted examples matching the filters (empty filter: everything), in id order."""
+    sql = "SELECT id, family, language, instruction, query, positive, negative FROM examples WHERE status = 'accepted'"
+    params: list = []
+    for column, values in (("family", families), ("language", languages)):
+        if values:
+            sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
+            params.extend(values)
+    rows = db.execute(sql + " ORDER BY id", params).fetchall()
+    return [Example(row[0], row[1], row[2], row[3] or "", format_query(row[4], row[3]), row[5],
+                    row[6] if row[6] and row[6].strip() else None) for row in rows]
+
+
+def split_heldout(examples: list[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """(train, held-out): a seeded random `share` of the examples is kept out of training."""
+    count = int(round(len(examples) * share))
+    if share > 0 and len(examples) >= 10:
+        count = max(count, 1)
+    shuffled = list(examples)
+    random.Random(f"heldout-{seed}").shuffle(shuffled)
+    heldout_ids = {example.id for example in shuffled[:count]}
+    train = [e for e in examples if e.id not in heldout_ids]
+    heldout = [e for e in examples if e.id in heldout_ids]
+    return train, heldout
+
+
+def data_counts(train: list[Example], heldout: list[Example]) -> dict:
+    by_family: dict[str, int] = {}
+    by_language: dict[str, int] = {}
+    for example in train:
+        by_family[example.family] = by_family.get(example.family, 0) + 1
+        by_language[example.language] = by_language.get(example.language, 0) + 1
+    return {"train": len(train), "heldout": len(heldout),
+            "with_negative": sum(e.negative is not None for e in train),
+            "by_family": by_family, "by_language": by_language}
+
+
+class BatchPlan:
+    """Which examples form each global batch: a fresh seeded shuffle per epoch, full batches only.
+
+    The batch of a given step depends only on (seed, step), so a resumed run sees exactly the
+    batches the uninterrupted run would have.
+    """
+
+    def __init__(self, examples: list[Example], batch_size: int, seed: int, world_size: int = 1):
+        if len(examples) < 2:
+            raise StudioError("training needs at least 2 accepted examples (after filters and the held-out share)")
+        batch_size = min(batch_size, len(examples))
+        batch_size -= batch_size % world_size  # every process gets the same number of examples
+        if batch_size < 2 * world_size:
+            raise StudioError("too few examples for this many processes: accept more or use fewer processes")
+        self.examples = examples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.world_size = world_size
+        self.steps_per_epoch = len(examples) // batch_size
+        self._epoch, self._epoch_order = None, []
+
+    def _order(self, epoch: int) -> list[int]:
+        if epoch != self._epoch:  # shuffle once per epoch, not once per step
+            self._epoch_order = list(range(len(self.examples)))
+            random.Random(f"epoch-{self.seed}-{epoch}").shuffle(self._epoch_order)
+            self._epoch = epoch
+        return self._epoch_order
+
+    def batch(self, step: int) -> list[Example]:
+        """The global batch of `step` (0-based)."""
+        epoch, index = divmod(step, self.steps_per_epoch)
+        order = self._order(epoch)
+        return [self.examples[i] for i in order[index * self.batch_size:(index + 1) * self.batch_size]]
+
+    def local_batch(self, step: int, rank: int) -> list[Example]:
+        """This process's contiguous slice of the global batch (the gather restores rank order)."""
+        batch = self.batch(step)
+        per_rank = len(batch) // self.world_size
+        return batch[rank * per_rank:(rank + 1) * per_rank]

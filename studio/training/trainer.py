@@ -1,0 +1,231 @@
+"""The training loop of METHOD.md §5, top to bottom: data, model, optimizer, then per step
+batch → embed → InfoNCE → backward → step → log → checkpoint; finally export.
+
+Runs as one process, or as several under `torchrun` (DDP: each process embeds its slice of the
+global batch, the loss sees every process's embeddings, gradients are summed).
+"""
+
+import math
+import os
+import time
+from collections import Counter
+from contextlib import nullcontext
+
+import torch
+import torch.distributed as dist
+
+from storage import runs as run_rows
+from storage.db import open_db
+from studio.embedding import distributed
+from studio.embedding.gradcache import contrastive_backward
+from studio.embedding.loss import InfoNCELoss
+from studio.embedding.model import DEFAULT_MAX_LENGTH, EmbeddingModel, load_backbone
+from studio.errors import StudioError
+from studio.training import checkpoint
+from studio.training.config import TrainConfig
+from studio.training.data import BatchPlan, data_counts, load_examples, split_heldout
+from studio.training.export import export_model, write_model_card
+
+
+def build_model(config: TrainConfig, device: torch.device) -> EmbeddingModel:
+    """The base model, with LoRA on every linear layer if asked, gradient checkpointing if asked."""
+    backbone, tokenizer, default_pooling, configured_length = load_backbone(config.base_model)
+    if hasattr(backbone.config, "use_cache"):
+        backbone.config.use_cache = False  # no key/value cache: we embed, we do not generate
+    checkpointing = config.gradient_checkpointing
+    if checkpointing is None:
+        checkpointing = device.type == "cuda"
+    if checkpointing:
+        # Non-reentrant checkpointing works with frozen inputs (LoRA) without extra hooks.
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        backbone = get_peft_model(backbone, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                       lora_dropout=config.lora_dropout,
+                                                       target_modules="all-linear"))
+    max_length = config.max_length or configured_length or min(DEFAULT_MAX_LENGTH, tokenizer.model_max_length)
+    model = EmbeddingModel(backbone, tokenizer, config.pooling or default_pooling, max_length,
+                           name=config.base_model)
+    return model.to(device)
+
+
+def make_optimizer(model, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (not on biases and norm scales).
+
+    The fused implementation updates all parameters in one kernel: on CPU the per-parameter loop
+    costs about as much as a second of a minilm step."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decayed = [p for p in trainable if p.ndim >= 2]
+    plain = [p for p in trainable if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decayed, "weight_decay": config.weight_decay},
+                              {"params": plain, "weight_decay": 0.0}], lr=config.lr, fused=True)
+
+
+def warmup_then_linear(warmup: int, total: int):
+    """LR factor: linear rise over `warmup` steps to 1, then linear decay towards 0 at `total`."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return factor
+
+
+def _device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def _start_distributed(device: torch.device) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def _broadcast_flag(flag: bool, device) -> bool:
+    if not distributed.is_distributed():
+        return flag
+    tensor = torch.tensor([int(flag)], device=device)
+    dist.broadcast(tensor, src=0)
+    return bool(tensor.item())
+
+
+def _stop_distributed() -> None:
+    if distributed.is_distributed():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=print) -> dict:
+    """Train per `config`; `job` is the JobContext of rank 0 (None on other ranks). Returns a summary."""
+    device = _device()
+    _start_distributed(device)
+    rank, world = distributed.rank(), distributed.world_size()
+    is_main = rank == 0
+    db = open_db(db_path) if is_main else None
+    say = log if is_main else (lambda *_: None)
+
+    # --- data -------------------------------------------------------------------------------
+    state = None
+    if resume:
+        if not checkpoint.has_checkpoint(config.out_dir):
+            raise StudioError(f"no checkpoint in {config.out_dir} to resume from: start a new run instead")
+        state, saved = checkpoint.read_checkpoint(config.out_dir)
+        config = TrainConfig.from_dict(saved)
+    config.validate()
+    examples = load_examples(open_db(db_path), config.families, config.languages)
+    if state is not None:
+        by_id = {e.id: e for e in examples}
+        train_examples = [by_id[i] for i in state["train_ids"] if i in by_id]
+        heldout_ids = set(saved.get("heldout_ids", []))
+        heldout = [e for e in examples if e.id in heldout_ids]
+    else:
+        train_examples, heldout = split_heldout(examples, config.heldout_share, config.seed)
+    plan = BatchPlan(train_examples, config.batch_size, config.seed, world)
+    total_steps = config.max_steps or plan.steps_per_epoch
+    warmup = config.warmup_steps if config.warmup_steps is not None else min(100, max(1, total_steps // 10))
+    counts = data_counts(train_examples, heldout)
+    run_config = {**config.to_dict(), "heldout_ids": [e.id for e in heldout], "total_steps": total_steps,
+                  "warmup_steps": warmup, "global_batch_size": plan.batch_size, "world_size": world,
+                  "device": device.type}
+
+    # --- model and optimizer (same seed on every process, so every process builds the same LoRA) ---
+    torch.manual_seed(config.seed)
+    model = build_model(config, device)
+    model.train()
+    optimizer = make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(warmup, total_steps))
+    loss_fn = InfoNCELoss(config.temperature)
+    torch.manual_seed(config.seed + 1 + rank)  # dropout differs between processes, as it should
+    start_step = 0
+    if state is not None:
+        checkpoint.restore(state, model, optimizer, scheduler)
+        start_step = state["step"]
+        run_id = state["run_id"]
+        if is_main:
+            run_rows.attach_job(db, run_id, job.job_id if job else None)
+    elif is_main:
+        run_id = run_rows.create_run(db, job.job_id if job else None, config.name or os.path.basename(
+            os.path.normpath(config.out_dir)), config.base_model, run_config, str(config.out_dir), counts)
+    else:
+        run_id = None
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    say(f"run {run_id}: {counts['train']} training examples, {counts['heldout']} held out; "
+        f"{total_steps} steps of {plan.batch_size} on {world} process(es), {device.type}; "
+        f"{sum(p.numel() for p in trainable):,} trainable parameters; pooling {model.pooling}")
+
+    def save(step_done: int) -> None:
+        if is_main:
+            checkpoint.save_checkpoint(config.out_dir, model, optimizer, scheduler, step_done, run_id,
+                                       run_config, [e.id for e in train_examples])
+
+    # --- the loop -------------------------------------------------------------------------------
+    last_loss = math.nan
+    for step in range(start_step, total_steps):
+        started = time.perf_counter()
+        batch = plan.local_batch(step, rank)
+        optimizer.zero_grad(set_to_none=True)
+        result = contrastive_backward(model, loss_fn, [e.query for e in batch], [e.positive for e in batch],
+                                      [e.negative for e in batch], mini_batch=config.mini_batch, autocast=autocast)
+        distributed.sum_gradients(trainable)
+        if config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        tokens = distributed.all_reduce_mean(result.tokens, device) * world
+        elapsed = time.perf_counter() - started
+        last_loss = result.loss
+        if is_main:
+            run_rows.add_metric(db, run_id, step + 1, result.loss, lr, plan.batch_size / elapsed, tokens / elapsed)
+            say(f"step {step + 1}/{total_steps} loss {result.loss:.4f} lr {lr:.2e} "
+                f"{plan.batch_size / elapsed:.1f} examples/s {tokens / elapsed:.0f} tokens/s")
+            if job:
+                job.progress(step + 1, total_steps, message=f"step {step + 1}/{total_steps}, loss {result.loss:.4f}")
+        if (step + 1) % config.checkpoint_every == 0 and step + 1 < total_steps:
+            save(step + 1)
+        if _broadcast_flag(bool(job and job.cancel_requested()), device):
+            save(step + 1)
+            if is_main:
+                run_rows.finish_run(db, run_id, "cancelled")
+                say(f"cancelled after step {step + 1}; checkpoint kept in {checkpoint.checkpoint_dir(config.out_dir)}")
+            _stop_distributed()
+            return {"run_id": run_id, "state": "cancelled", "step": step + 1, "loss": last_loss}
+    _stop_distributed()  # no collective calls after the loop: the other processes may leave
+
+    # --- export -----------------------------------------------------------------------------------
+    summary = {"run_id": run_id, "state": "done", "step": total_steps, "loss": last_loss}
+    if is_main:
+        save(total_steps)
+        instructions = Counter(e.instruction.strip() for e in train_examples if e.instruction.strip())
+        instruction = instructions.most_common(1)[0][0] if instructions else None
+        final = {"steps": total_steps, "final_loss": last_loss}
+        export_model(model, config.out_dir, config.base_model, run_config, counts, final, instruction)
+        run_rows.finish_run(db, run_id, "done")
+        say(f"saved the model to {config.out_dir}")
+        summary["heldout"] = evaluate_heldout(db_path, run_id, counts["heldout"], say)
+        if summary["heldout"]:
+            write_model_card(config.out_dir, config.base_model, model.pooling, run_config, counts,
+                             {**final, "heldout": summary["heldout"]}, instruction)
+    return summary
+
+
+def evaluate_heldout(db_path, run_id: int, heldout_count: int, say) -> dict | None:
+    """Score the run on its held-out examples, when the evaluation area is present."""
+    if not heldout_count:
+        return None
+    try:
+        from studio.evaluation import evaluate_run_heldout
+    except ImportError:
+        say("held-out evaluation is not available in this build; skipped")
+        return None
+    try:
+        metrics = evaluate_run_heldout(db_path, run_id)
+    except Exception as error:  # the model is trained and saved: a failed evaluation must not undo that
+        say(f"held-out evaluation failed ({error.__class__.__name__}: {error}); evaluate the run from the Compare tab")
+        return None
+    say(f"held-out metrics: {metrics}")
+    return metrics

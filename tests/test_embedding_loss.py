@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from studio.embedding import load_model
+from studio.embedding.gradcache import contrastive_backward
+from studio.embedding.loss import InfoNCELoss
+from tests.tiny_models import build_tiny_decoder
+
+
+def test_infonce_equals_multiple_negatives_ranking_loss():
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    torch.manual_seed(0)
+    q, p, n = (torch.randn(6, 16) for _ in range(3))
+    ours = InfoNCELoss(temperature=0.02)(q, p, n)
+
+    class Precomputed(torch.nn.Module):  # hands MNRL our embeddings instead of encoding text
+        def forward(self, features):
+            return {"sentence_embedding": features["embedding"]}
+
+    mnrl = MultipleNegativesRankingLoss(model=Precomputed(), scale=1 / 0.02)
+    theirs = mnrl.compute_loss_from_embeddings([q, p, n], labels=None)
+    assert abs(ours.item() - theirs.item()) < 1e-5
+
+
+def test_infonce_hand_computed_and_examples_without_negatives_train():
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    n = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    mask = torch.tensor([True, False])
+    loss = InfoNCELoss(temperature=0.5)(q, p, n, mask)
+    # candidates: p1, p2, n1. row 1: scores (2, 0, 0); row 2: scores (0, 2, 2).
+    e = torch.exp(torch.tensor(2.0))
+    expected = (-torch.log(e / (e + 2)) - torch.log(e / (1 + 2 * e))) / 2
+    assert abs(loss.item() - expected.item()) < 1e-6
+    # The temperature is applied: a different τ gives a different loss.
+    assert abs(InfoNCELoss(temperature=1.0)(q, p, n, mask).item() - loss.item()) > 0.1
+
+
+@pytest.fixture(scope="module")
+def decoder_dir(tmp_path_factory):
+    return build_tiny_decoder(tmp_path_factory.mktemp("decoder"))
+
+
+def _gradients(model, mini_batch, temperature=0.02):
+    model.zero_grad(set_to_none=True)
+    queries = [f"query number {i} about cats" * (1 + i % 3) for i in range(7)]
+    positives = [f"the document {i} answers it" for i in range(7)]
+    negatives = [None if i % 3 == 0 else f"a wrong document {i}" for i in range(7)]
+    result = contrastive_backward(model, InfoNCELoss(temperature), queries, positives, negatives,
+                                  mini_batch=mini_batch)
+    return result.loss, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def test_gradcache_gradients_equal_uncached(decoder_dir):
+    model = load_model(str(decoder_dir), device="cpu")
+    model.train()
+    full_loss, full = _gradients(model, mini_batch=None)
+    cached_loss, cached = _gradients(model, mini_batch=3)
+    assert abs(full_loss - cached_loss) < 1e-5
+    assert full.keys() == cached.keys() and len(full) > 0
+    for name in full:
+        torch.testing.assert_close(cached[name], full[name], atol=1e-4, rtol=1e-3, msg=name)
+    # The cached path keeps the temperature: a different τ changes its loss as it does the plain one.
+    other_loss, _ = _gradients(model, mini_batch=3, temperature=0.5)
+    plain_other, _ = _gradients(model, mini_batch=None, temperature=0.5)
+    assert abs(other_loss - plain_other) < 1e-5 and abs(other_loss - cached_loss) > 1e-3
+
+
+def test_lora_with_gradient_checkpointing_and_cache_gives_the_uncached_gradients(decoder_dir):
+    from studio.training.config import TrainConfig
+    from studio.training.trainer import build_model
+
+    config = TrainConfig(base_model=str(decoder_dir), out_dir="unused", lora=True, gradient_checkpointing=True)
+    torch.manual_seed(0)
+    model = build_model(config, torch.device("cpu"))
+    model.train()
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # LoRA starts at B = 0, which would make every A gradient zero
+            torch.nn.init.normal_(parameter, std=0.1)
+    full_loss, full = _gradients(model, mini_batch=None)
+    cached_loss, cached = _gradients(model, mini_batch=2)
+    assert abs(full_loss - cached_loss) < 1e-5
+    assert full and all("lora_" in name for name in full)
+    for name in full:
+        torch.testing.assert_close(cached[name], full[name], atol=1e-4, rtol=1e-3, msg=name)
