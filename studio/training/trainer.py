@@ -27,6 +27,18 @@ from studio.training.data import BatchPlan, data_counts, load_examples, split_he
 from studio.training.export import export_model, write_model_card
 
 
+def enable_checkpointing(backbone) -> None:
+    """Non-reentrant activation checkpointing, under either name transformers has used for it.
+
+    transformers 5.23 calls it activation_checkpointing_enable; the GPU images we ran on (5.17)
+    only know gradient_checkpointing_enable."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(backbone, "activation_checkpointing_enable"):
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def build_model(config: TrainConfig, device: torch.device) -> EmbeddingModel:
     """The base model, with LoRA on every linear layer if asked, gradient checkpointing if asked."""
     backbone, tokenizer, default_pooling, configured_length = load_backbone(config.base_model)
@@ -37,7 +49,7 @@ def build_model(config: TrainConfig, device: torch.device) -> EmbeddingModel:
         checkpointing = device.type == "cuda"
     if checkpointing:
         # Non-reentrant checkpointing works with frozen inputs (LoRA) without extra hooks.
-        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(backbone)
     if config.lora:
         from peft import LoraConfig, get_peft_model
 
