@@ -184,9 +184,15 @@ def _run(db, sql: str, params: list):
 def count(db, flt: ExampleFilter, cap: int | None = None) -> int:
     """How many examples match; with `cap`, counting stops at cap + 1 (a common search word can
     match most of a million rows, and a page only needs to know that there are many)."""
-    if fts_query(flt.search or ""):
-        where, params = where_clause(flt, alias_search=True)
-        inner = f"SELECT 1 FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid WHERE {where}"
+    match = fts_query(flt.search or "")
+    if match:
+        rest, _ = where_clause(ExampleFilter.from_dict({**flt.to_dict(), "search": None}))
+        if rest == "1":
+            # A search alone: the FTS index can count without visiting the example rows.
+            inner, params = "SELECT 1 FROM examples_fts WHERE examples_fts MATCH ?", [match]
+        else:
+            where, params = where_clause(flt, alias_search=True)
+            inner = f"SELECT 1 FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid WHERE {where}"
     else:
         where, params = where_clause(flt)
         inner = f"SELECT 1 FROM examples e WHERE {where}"

@@ -82,6 +82,8 @@ def insert_examples(db, rows: list[dict]) -> InsertResult:
         texts = [row.get(name) for name in CONTENT_FIELDS]
         hashed.append((row, content_hash(*texts), norm_hash(*texts)))
     seen: set[str] = set()
+    # A store older than migration 21 has no search index to feed.
+    bulk_index = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_bulk_load'").fetchone() is not None
     with transaction(db):
         for start in range(0, len(hashed), INSERT_BATCH):
             batch = hashed[start:start + INSERT_BATCH]
@@ -101,13 +103,21 @@ def insert_examples(db, rows: list[dict]) -> InsertResult:
             # which lets the batch go through executemany and still report each id.
             last = db.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
             # The search index takes the whole batch in one statement (see migration 21).
-            db.execute("INSERT INTO fts_bulk_load (id) VALUES (1)")
-            inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
-            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
-                       " SELECT id, query, positive, negative FROM examples WHERE id > ?", [last])
-            db.execute("DELETE FROM fts_bulk_load")
+            if not bulk_index:
+                inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
+            else:
+                db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
+                try:
+                    inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
+                finally:
+                    # Also when the insert failed part way: a caller that goes on inside its own
+                    # transaction must find every row indexed and the row trigger back in charge.
+                    db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
+                               " SELECT id, query, positive, negative FROM examples WHERE id > ?", [last])
+                    db.execute("DELETE FROM fts_bulk_load")
             if inserted != len(fresh):
-                raise RuntimeError("an example insert was ignored although its text is new")
+                raise ValueError("the store refused an example: it needs a family, a query and a positive,"
+                                 f" and a status among {', '.join(STATUSES)}")
             result.inserted += inserted
             result.ids.extend(range(last + 1, last + 1 + inserted))
     return result

@@ -135,3 +135,11 @@ def count_tasks(db) -> dict[str, dict[str, int]]:
     for family, status, n in db.execute("SELECT family, status, COUNT(*) FROM tasks GROUP BY family, status"):
         counts.setdefault(family, {"active": 0, "rejected": 0})[status] = n
     return counts
+
+
+def family_fingerprint(db, family: str) -> tuple:
+    """Cheap values that change whenever a family's task list (or its example counts) does."""
+    tasks = db.execute("SELECT COUNT(*), MAX(updated_at) FROM tasks WHERE family = ?", [family]).fetchone()
+    examples = db.execute("SELECT COUNT(*) FROM examples WHERE family = ? AND task_id IS NOT NULL",
+                          [family]).fetchone()
+    return (*tasks, examples[0])

@@ -41,13 +41,17 @@ class BrainstormResult:
         calls = "1 call" if self.calls == 1 else f"{self.calls} calls"
         text = f"brainstormed {self.inserted} new {self.family} tasks in {calls}"
         if self.duplicates:
-            text += f", {self.duplicates} near-duplicates dropped"
+            text += f", {_count(self.duplicates, 'near-duplicate')} dropped"
         if self.invalid_replies:
-            text += f", {self.invalid_replies} unreadable replies"
+            text += f", {_count(self.invalid_replies, 'unreadable reply', 'unreadable replies')}"
         text += f"; {self.prompt_tokens + self.completion_tokens} tokens"
         if self.cost:
             text += f", ${self.cost:.4f}"
         return text
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def brainstorm(db_path, family_name: str, n: int, settings: LLMSettings, job=None, seed: int | None = None,

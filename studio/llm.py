@@ -103,6 +103,10 @@ class LLMSettings:
             env["OPENAI_API_KEY"] = self.api_key
         if self.model:
             env["STUDIO_LLM_MODEL"] = self.model
+            if self.price_prompt is not None or self.price_completion is not None:
+                prices = _env_prices()
+                prices[self.model] = [self.price_prompt or 0.0, self.price_completion or 0.0]
+                env["STUDIO_LLM_PRICES"] = json.dumps(prices)
         return env
 
     def price(self, model: str) -> tuple[float, float] | None:
@@ -111,15 +115,20 @@ class LLMSettings:
         return model_price(model)
 
 
+def _env_prices() -> dict[str, list[float]]:
+    extra = os.environ.get("STUDIO_LLM_PRICES")
+    if not extra:
+        return {}
+    try:
+        return {name: [float(pair[0]), float(pair[1])] for name, pair in json.loads(extra).items()}
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
+        raise StudioError('STUDIO_LLM_PRICES must be JSON like {"model": [prompt_usd, completion_usd]} '
+                          "per million tokens") from error
+
+
 def model_price(model: str) -> tuple[float, float] | None:
     prices = dict(PRICES)
-    extra = os.environ.get("STUDIO_LLM_PRICES")
-    if extra:
-        try:
-            prices.update({name: tuple(map(float, pair)) for name, pair in json.loads(extra).items()})
-        except (ValueError, TypeError, AttributeError) as error:
-            raise StudioError('STUDIO_LLM_PRICES must be JSON like {"model": [prompt_usd, completion_usd]} '
-                              "per million tokens") from error
+    prices.update({name: tuple(pair) for name, pair in _env_prices().items()})
     if model in prices:
         return prices[model]
     # Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their base model costs; longest name first.

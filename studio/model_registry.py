@@ -7,6 +7,10 @@ from pathlib import Path
 from studio.errors import StudioError
 
 OFFLINE_NAMES = ("minilm", "smollm2")
+# Decoder-only families: their embedding is the last token's state (the method's pooling).
+DECODER_MODEL_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi", "phi3",
+                       "gpt2", "gpt_neox", "gptj", "falcon", "olmo", "olmo2", "starcoder2", "stablelm", "mpt",
+                       "bloom", "opt", "smollm3", "granite", "cohere"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def _guess_pooling(folder: Path) -> str:
     config_file = folder / "config.json"
     if config_file.exists():
         config = json.loads(config_file.read_text())
-        if config.get("is_decoder") or any("CausalLM" in arch for arch in config.get("architectures", [])):
+        if (config.get("is_decoder") or config.get("model_type") in DECODER_MODEL_TYPES
+                or any("CausalLM" in arch for arch in config.get("architectures") or [])):
             return "last"
     return "mean"

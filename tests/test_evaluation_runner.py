@@ -170,3 +170,14 @@ def test_a_run_without_heldout_examples_is_skipped(db_path, tiny_encoder):
                         "VALUES ('r', 'minilm', '{}', ?, 'done', '2026-01-01')", [tiny_encoder])
     assert evaluate_run_heldout(db_path, cursor.lastrowid) == {}
     assert evaluation_rows.list_evaluations(db) == []
+
+
+def test_eval_command_on_a_runs_heldout_set_uses_its_instructions(db_path, tiny_encoder, other_encoder, capsys):
+    run_id, _ = make_run_with_heldout(db_path, tiny_encoder, other_encoder)
+    assert main(["eval", "--model", tiny_encoder, "--heldout-run", str(run_id), "--json", "--db", str(db_path)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip())
+    assert printed["dataset"] == f"heldout:run-{run_id}" and printed["queries"] == 3
+    stored = evaluation_rows.get_evaluation(open_db(db_path), printed["evaluation_id"])
+    assert stored["run_id"] == run_id and stored["details"]["instructions"] == "per query"
+    assert main(["eval", "--model", tiny_encoder, "--heldout-run", "999", "--db", str(db_path)]) == 2
+    assert "training run 999 does not exist" in capsys.readouterr().err

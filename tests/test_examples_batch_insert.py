@@ -31,3 +31,21 @@ def test_batched_insert_reports_the_real_ids_across_batches(db_path):
         assert get_example(db, example_id)["query"] == row["query"]
     again = insert_examples(db, make_rows(3) + make_rows(2, seed=9))
     assert (again.inserted, again.duplicates) == (2, 3)
+
+
+def test_a_failed_insert_inside_an_outer_transaction_leaves_search_indexing_intact(db_path):
+    import pytest
+
+    from storage import curation
+    from storage.curation import ExampleFilter
+    from storage.db import transaction
+
+    db = open_db(db_path)
+    with transaction(db):
+        with pytest.raises(ValueError, match="refused an example"):
+            insert_examples(db, make_rows(2) + make_rows(1, seed=5, status="bogus"))
+        assert db.execute("SELECT COUNT(*) FROM fts_bulk_load").fetchone()[0] == 0
+        db.execute("INSERT INTO examples (family, language, instruction, query, positive, content_hash, norm_hash,"
+                   " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
+    assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
+    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step

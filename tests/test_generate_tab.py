@@ -24,7 +24,7 @@ def fake():
 @pytest.fixture(scope="module")
 def configured(studio, studio_client, fake):
     """The session's settings point at the fake endpoint, with a key typed in the UI."""
-    note = studio_client.predict(fake.url, "fake-model", SECRET, 4, api_name="/settings_save")
+    note = studio_client.predict(fake.url, "fake-model", SECRET, 4, 0.5, 1.5, api_name="/settings_save")
     add_tasks(open_db(studio.db_path), "short-long", [f"Given a question on subject {i}, find answers"
                                                       for i in range(5)])
     return note
@@ -47,6 +47,7 @@ def poll_until(client, job_id, states=("done", "failed", "cancelled", "interrupt
 
 def test_settings_describe_the_endpoint_without_showing_the_key(configured, studio_client, fake):
     assert fake.url in configured and "a key typed in this session" in configured and SECRET not in configured
+    assert "$0.5 / $1.5 per million" in configured
     connection, models = studio_client.predict(api_name="/settings_test")
     assert connection.startswith("✓ Connected") and "fake-model-mini" in connection
     assert fake.requests[-1].headers["Authorization"] == f"Bearer {SECRET}"
@@ -58,7 +59,8 @@ def test_start_watch_and_finish_a_job(configured, studio, studio_client, fake):
     job_id = value(job)
     bar, numbers, failures = poll_until(studio_client, job_id)
     assert "**done**" in numbers and "**15** new" in numbers and "15 / 15" in bar
-    assert "Tokens:" in numbers and "examples/s" in numbers and "cost" in numbers and "items left" not in numbers
+    assert "Tokens:" in numbers and "examples/s" in numbers and "items left" not in numbers
+    assert "cost $0.0" in numbers  # the session's prices reached the job process
     db = open_db(studio.db_path)
     assert db.execute("SELECT COUNT(*) FROM examples WHERE job_id = ?", [job_id]).fetchone()[0] == 15
     # The key typed in the UI reached the endpoint but nothing that is stored, logged or served.

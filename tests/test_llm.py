@@ -166,6 +166,9 @@ def test_settings_come_from_environment_and_explicit_values_win(monkeypatch):
     assert (settings.base_url, settings.model, settings.api_key) == ("http://ui/v1", "env-model", "sk-ui")
     assert "sk-ui" not in repr(settings) and "sk-ui" not in str(settings.public())
     assert settings.child_env()["OPENAI_API_KEY"] == "sk-ui"
+    priced = LLMSettings.resolve(model="m", price_prompt=0.5, price_completion=2)
+    monkeypatch.setenv("STUDIO_LLM_PRICES", priced.child_env()["STUDIO_LLM_PRICES"])
+    assert LLMSettings.resolve(model="m").price("m") == (0.5, 2.0)  # how a job process sees them
 
 
 def test_no_endpoint_and_no_key_means_offline(monkeypatch):
@@ -195,3 +198,25 @@ def test_key_never_appears_in_error_messages(fake):
         with pytest.raises(LLMError) as error:
             chat(settings_for(echo, api_key="sk-very-secret-123"))
         assert "sk-very-secret-123" not in str(error.value) and "418" in str(error.value)
+
+
+def test_fake_server_runs_as_a_process_for_other_tests_and_benchmarks():
+    import subprocess
+    import sys
+    import urllib.request
+
+    from studio.config import REPO_ROOT
+
+    process = subprocess.Popen([sys.executable, "-m", "tests.fake_openai", "--port", "0", "--fault", "fenced=1"],
+                               cwd=str(REPO_ROOT), stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("fake-openai listening on http://127.0.0.1:")
+        url = line.split()[-1]
+        with urllib.request.urlopen(url + "/models", timeout=10) as response:
+            assert b"fake-model" in response.read()
+        completion, _ = chat(LLMSettings(base_url=url, model="fake-model", timeout=10))
+        assert completion.text.startswith("Here is the example") and "```json" in completion.text
+    finally:
+        process.terminate()
+        process.wait(10)

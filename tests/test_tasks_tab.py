@@ -17,7 +17,7 @@ def fake():
 
 @pytest.fixture(scope="module")
 def configured(studio_client, fake):
-    return studio_client.predict(fake.url, "fake-model", "sk-tasks", 4, api_name="/settings_save")
+    return studio_client.predict(fake.url, "fake-model", "sk-tasks", 4, None, None, api_name="/settings_save")
 
 
 def test_empty_family_says_what_to_do(configured, studio_client):

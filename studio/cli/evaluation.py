@@ -1,5 +1,6 @@
 """`eval`: retrieval metrics of a model on a BEIR dataset or a training run's held-out examples."""
 
+import argparse
 import json
 import sys
 
@@ -23,14 +24,8 @@ def register(commands, parent) -> None:
                    "for base models, the task's own for held-out sets of models trained with instructions)")
     p.add_argument("--max-length", type=int, default=None, help="truncate inputs to this many tokens")
     p.add_argument("--pooling", choices=("mean", "last"), default=None, help="override the model's pooling")
-    p.add_argument("--job-id", type=int, default=None, help=argparse_suppress())
+    p.add_argument("--job-id", type=int, default=None, help=argparse.SUPPRESS)  # set by studio.jobs.launch
     p.set_defaults(func=run)
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def run(args) -> int:

@@ -74,11 +74,14 @@ class BatchPlan:
         self.seed = seed
         self.world_size = world_size
         self.steps_per_epoch = len(examples) // batch_size
+        self._epoch, self._epoch_order = None, []
 
     def _order(self, epoch: int) -> list[int]:
-        order = list(range(len(self.examples)))
-        random.Random(f"epoch-{self.seed}-{epoch}").shuffle(order)
-        return order
+        if epoch != self._epoch:  # shuffle once per epoch, not once per step
+            self._epoch_order = list(range(len(self.examples)))
+            random.Random(f"epoch-{self.seed}-{epoch}").shuffle(self._epoch_order)
+            self._epoch = epoch
+        return self._epoch_order
 
     def batch(self, step: int) -> list[Example]:
         """The global batch of `step` (0-based)."""

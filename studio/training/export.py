@@ -52,15 +52,21 @@ def export_model(model, out_dir, base_model: str, config: dict, data_counts: dic
         "default_prompt_name": None,
         "similarity_fn_name": "cosine",
     })
-    (out / "README.md").write_text(model_card(base_model, model, config, data_counts, metrics, instruction))
+    write_model_card(out, base_model, model.pooling, config, data_counts, metrics, instruction)
     return out
+
+
+def write_model_card(out_dir, base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict,
+                     instruction: str | None = None) -> None:
+    text = model_card(base_model, pooling, config, data_counts, metrics, instruction or DEFAULT_INSTRUCTION)
+    (Path(out_dir) / "README.md").write_text(text)
 
 
 def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2) + "\n")
 
 
-def model_card(base_model: str, model, config: dict, data_counts: dict, metrics: dict, instruction: str) -> str:
+def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict, instruction: str) -> str:
     shown_config = {k: v for k, v in config.items() if k != "heldout_ids"}
     lines = [
         "---",
@@ -71,8 +77,8 @@ def model_card(base_model: str, model, config: dict, data_counts: dict, metrics:
         f"# Embedding model fine-tuned from `{base_model}`",
         "",
         "Trained with Embedding Studio: InfoNCE over in-batch and hard negatives "
-        f"(temperature {config.get('temperature')}), {model.pooling} pooling"
-        f"{' with EOS appended by the tokenizer' if model.pooling == 'last' else ''}, L2-normalised outputs.",
+        f"(temperature {config.get('temperature')}), {pooling} pooling"
+        f"{' with EOS appended by the tokenizer' if pooling == 'last' else ''}, L2-normalised outputs.",
         "",
         "## Use",
         "```python",

@@ -30,6 +30,7 @@ HELP = (
 )
 EMPTY = ("**Nothing compared yet.** Choose two models and a dataset above, then press **Compare**. "
          "No fine-tuned model yet? Train one in the *Train* tab; its held-out set appears here by itself.")
+MAX_QUERY_CHOICES = 1000
 ORDERS = ["largest change", "wins first", "losses first"]
 PER_QUERY_HEADERS = ["query id", "query", "nDCG@10 A", "nDCG@10 B", "Δ (B − A)"]
 HISTORY_HEADERS = ["id", "run", "model", "dataset", "split", "nDCG@10", "MRR@10", "Recall@10", "when (UTC)"]
@@ -78,9 +79,9 @@ def start(db_path, model_a, model_b, spec, split):
         db = open_db(db_path)
         sides = [compare.prepare_side(db, db_path, model, dataset, spec, dataset.split) for model in (model_a, model_b)]
     except StudioError as error:
-        return None, f"⚠️ {error}"
-    except Exception as error:  # a model that fails to load or encode: say so, keep the tab alive
-        return None, f"⚠️ The projection failed ({error.__class__.__name__}: {error}); check both models load.", gr.update(active=False)
+        return None, f"⚠️ {error}", gr.update(active=False)
+    except Exception as error:  # e.g. an unreadable dataset file: say so, keep the tab alive
+        return None, f"⚠️ Could not start the comparison ({error.__class__.__name__}: {error}).", gr.update(active=False)
     state = {"spec": spec, "split": dataset.split, "models": [model_a, model_b],
              "evaluations": [side.evaluation["id"] if side.evaluation else None for side in sides],
              "jobs": [side.job_id for side in sides]}
@@ -118,6 +119,7 @@ def poll(db_path, state):
         if job["state"] == "done":
             found = evaluation_rows.evaluation_for_job(db, job_id)
             state["evaluations"][position] = found["id"] if found else None
+            failed = failed or found is None
         elif job["state"] in ("failed", "cancelled", "interrupted"):
             failed = True
     status = _status(db_path, state)
@@ -153,7 +155,9 @@ def results(db_path, state, order):
     ])
     figure.update_layout(barmode="group", yaxis_range=[0, 1], height=320, margin=dict(l=40, r=10, t=30, b=40),
                          legend=dict(orientation="h", y=1.12))
-    query_choices = [(f"{query_id} · {text[:90]}", query_id) for query_id, text in dataset.queries.items()]
+    # A dropdown of a huge query set would choke the browser; the per-query table reaches every query.
+    query_choices = [(f"{query_id} · {text[:90]}", query_id)
+                     for query_id, text in list(dataset.queries.items())[:MAX_QUERY_CHOICES]]
     summary = (f"{len(dataset.queries)} queries, {len(dataset.doc_ids)} documents. "
                f"nDCG@10: A {a['metrics']['ndcg_at_10']:.4f}, B {b['metrics']['ndcg_at_10']:.4f} "
                f"(Δ {b['metrics']['ndcg_at_10'] - a['metrics']['ndcg_at_10']:+.4f}).")

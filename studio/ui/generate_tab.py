@@ -13,6 +13,7 @@ from storage.tasks import active_task_ids
 from studio import generation, jobs
 from studio.errors import StudioError
 from studio.families import FAMILIES, load_family
+from studio.llm import LOCAL_MODEL
 from studio.ui.llm_settings import build_settings_panel, settings_of
 
 HELP = (
@@ -87,7 +88,8 @@ def view(db_path, job_id):
     cost = f"${report['cost']:.4f}" if report["cost_known"] else "unknown (no price for this model)"
     lines = [
         f"**Job {report['id']}** · {report['family']} · **{report['state']}** · {report['mode']} · "
-        f"model `{report['model']}`" + (f" · resumes job {report['resumed_from']}" if report["resumed_from"] else ""),
+        f"model `{report['model']}`" + (" (the tiny offline demo model)" if report["model"] == LOCAL_MODEL else "")
+        + (f" · resumes job {report['resumed_from']}" if report["resumed_from"] else ""),
         f"**{report['inserted']}** new · **{report['duplicates']}** duplicates skipped · **{report['failed']}** failed"
         f" (invalid twice) · **{report['request_errors']}** request errors",
         f"Tokens: {report['prompt_tokens']:,} prompt + {report['completion_tokens']:,} completion · cost {cost}"

@@ -18,7 +18,8 @@ def settings_of(state: dict | None) -> LLMSettings:
     """The session's settings; blanks fall back to the server's environment."""
     state = state or {}
     return LLMSettings.resolve(base_url=state.get("base_url"), model=state.get("model"),
-                               api_key=state.get("api_key"), concurrency=state.get("concurrency"))
+                               api_key=state.get("api_key"), concurrency=state.get("concurrency"),
+                               price_prompt=state.get("price_prompt"), price_completion=state.get("price_completion"))
 
 
 def describe_settings(state: dict | None) -> str:
@@ -31,12 +32,17 @@ def describe_settings(state: dict | None) -> str:
     key = "a key typed in this session" if (state or {}).get("api_key") else (
         "the server's OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else "no API key")
     model = settings.model or "⚠ no model chosen (use Test connection, then pick one)"
-    return f"Endpoint **{settings.base_url or 'api.openai.com'}**, model **{model}**, {key}."
+    price = settings.price(settings.model) if settings.model else None
+    cost = (f"${price[0]:g} / ${price[1]:g} per million prompt / completion tokens" if price else
+            "no price known for this model (costs show as unknown; set prices below)")
+    return f"Endpoint **{settings.base_url or 'api.openai.com'}**, model **{model}**, {key}; {cost}."
 
 
-def save_settings(base_url, model, api_key, concurrency):
+def save_settings(base_url, model, api_key, concurrency, price_prompt=None, price_completion=None):
     state = {"base_url": (base_url or "").strip(), "model": (model or "").strip(), "api_key": (api_key or "").strip(),
-             "concurrency": int(concurrency or generation.DEFAULT_CONCURRENCY)}
+             "concurrency": int(concurrency or generation.DEFAULT_CONCURRENCY),
+             # A Number box shows 0 when empty: 0 means "not set", so the built-in list applies.
+             "price_prompt": price_prompt or None, "price_completion": price_completion or None}
     return state, describe_settings(state)
 
 
@@ -50,7 +56,6 @@ def check_connection(state):
     listed = ", ".join(f"`{name}`" for name in names[:30]) or "none"
     more = f" and {len(names) - 30} more" if len(names) > 30 else ""
     return f"✓ Connected to {where}. Models: {listed}{more}.", gr.update(choices=names)
-
 
 
 def build_settings_panel(ctx) -> None:
@@ -71,10 +76,15 @@ def build_settings_panel(ctx) -> None:
             concurrency = gr.Slider(1, 256, value=generation.DEFAULT_CONCURRENCY, step=1, label="Concurrency",
                                     info="Requests in flight; lower it if the endpoint answers 429.", scale=2)
         with gr.Row():
+            price_prompt = gr.Number(label="$ per million prompt tokens", value=None, minimum=0,
+                                     info="0: the built-in price list (OpenAI models).", scale=1)
+            price_completion = gr.Number(label="$ per million completion tokens", value=None, minimum=0,
+                                         info="Used for the cost estimate of each example and job.", scale=1)
+        with gr.Row():
             test_button = gr.Button("Test connection", scale=1)
             settings_note = gr.Markdown(describe_settings({}), elem_id="llm-settings-note")
         connection = gr.Markdown(elem_id="llm-connection")
-    fields = [base_url, model, api_key, concurrency]
-    gr.on([base_url.change, model.change, api_key.change, concurrency.change], save_settings, fields,
+    fields = [base_url, model, api_key, concurrency, price_prompt, price_completion]
+    gr.on([field.change for field in fields], save_settings, fields,
           [ctx.llm_settings, settings_note], api_name="settings_save")
     test_button.click(check_connection, ctx.llm_settings, [connection, model], api_name="settings_test")

@@ -77,6 +77,8 @@ def brainstorm_status(db_path, family):
 
 def poll(db_path, family, status, seen):
     text, key = brainstorm_status(db_path, family)
+    # Refresh the table only when something in it changed: tasks, or the examples counted per task.
+    key += ":" + ":".join(map(str, task_rows.family_fingerprint(open_db(db_path), family)))
     if key == seen:
         return text, gr.update(), gr.update(), seen
     rows, summary = refresh(db_path, family, status)
