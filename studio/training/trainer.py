@@ -155,6 +155,8 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
     if state is not None:
         checkpoint.restore(state, model, optimizer, scheduler)
         start_step = state["step"]
+        if rank > 0:  # the checkpoint holds rank 0's random state; the others need streams of their own
+            torch.manual_seed(config.seed + 1 + rank + start_step)
         run_id = state["run_id"]
         if is_main:
             run_rows.attach_job(db, run_id, job.job_id if job else None)
