@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.db import now, open_db, transaction
-from storage.examples import insert_examples, normalize_text
+from storage.examples import insert_examples
+from storage.tasks import add_tasks, normalize_task
 from studio.errors import StudioError
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -88,21 +89,16 @@ def load_demo(db_path, status: str = "accepted", with_comparison: bool = True) -
     model_dir = rebuild_demo_model(Path(db_path).parent / "runs" / DEMO_MODEL_FOLDER) if with_comparison else None
     db = open_db(db_path)
     try:
-        stamp = now()
         with transaction(db):
             tasks_added = 0
-            for task in tasks:
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO tasks (family, text, norm, status, source, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'active', ?, ?, ?)",
-                    [task["family"], task["text"], normalize_text(task["text"]), SOURCE, stamp, stamp],
-                )
-                tasks_added += cursor.rowcount
+            for family in dict.fromkeys(task["family"] for task in tasks):
+                texts = [task["text"] for task in tasks if task["family"] == family]
+                tasks_added += add_tasks(db, family, texts, source=SOURCE).inserted
             task_ids = {(row[0], row[1]): row[2]
                         for row in db.execute("SELECT family, norm, id FROM tasks").fetchall()}
             rows = []
             for example in examples:
-                task_id = task_ids.get((example["family"], normalize_text(example["instruction"])))
+                task_id = task_ids.get((example["family"], normalize_task(example["instruction"])))
                 rows.append({**example, "task_id": task_id, "source": SOURCE, "status": status,
                              "model": "hand-written demo"})
             # Joins the transaction above, so tasks and examples land together or not at all.
