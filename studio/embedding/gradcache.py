@@ -75,7 +75,7 @@ def contrastive_backward(model, loss_fn, queries: list[str], positives: list[str
     negative_mask = torch.tensor([n is not None for n in negatives], dtype=torch.bool, device=model.device)
     documents = list(positives) + [n for n in negatives if n is not None]
     if not mini_batch or mini_batch >= max(batch_size, len(documents)):
-        return _plain_backward(model, loss_fn, queries, documents, negative_mask, autocast)
+        return _plain_backward(model, loss_fn, queries, positives, documents[batch_size:], negative_mask, autocast)
 
     query_chunks = [model.tokenize(queries[i:i + mini_batch]) for i in range(0, batch_size, mini_batch)]
     doc_chunks = [model.tokenize(documents[i:i + mini_batch]) for i in range(0, len(documents), mini_batch)]
@@ -106,16 +106,16 @@ def contrastive_backward(model, loss_fn, queries: list[str], positives: list[str
     return StepResult(loss.item(), _count_tokens(chunks))
 
 
-def _plain_backward(model, loss_fn, queries, documents, negative_mask, autocast) -> StepResult:
-    query_features = model.tokenize(queries)
-    doc_features = model.tokenize(documents)
+def _plain_backward(model, loss_fn, queries, positives, present_negatives, negative_mask, autocast) -> StepResult:
+    # Queries, positives and negatives are padded separately: each group has lengths of its own.
+    groups = [model.tokenize(texts) for texts in (queries, positives, present_negatives) if texts]
     with autocast():
-        query_embeddings = model(query_features)
-        doc_embeddings = model(doc_features)
-    positives, negatives = _split_documents(doc_embeddings, len(queries), negative_mask)
-    loss = batch_loss(loss_fn, query_embeddings, positives, negatives, negative_mask)
+        embeddings = [model(features) for features in groups]
+    doc_embeddings = torch.cat(embeddings[1:])
+    positive_embeddings, negative_embeddings = _split_documents(doc_embeddings, len(queries), negative_mask)
+    loss = batch_loss(loss_fn, embeddings[0], positive_embeddings, negative_embeddings, negative_mask)
     loss.backward()
-    return StepResult(loss.item(), _count_tokens([query_features, doc_features]))
+    return StepResult(loss.item(), _count_tokens(groups))
 
 
 def _count_tokens(chunks) -> int:
