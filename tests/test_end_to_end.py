@@ -117,10 +117,13 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         cells = page.locator("#curate-table").get_by_role("gridcell")
         expect(cells.first).to_be_visible(timeout=60_000)
         cells.nth(4).click()
-        for _ in range(2):
+        expect(page.locator("#curate-query textarea")).not_to_have_value("", timeout=60_000)  # the row is open
+        opened = page.locator("#curate-example-id input")
+        for accepted in (1, 2):  # accept moves on to the next row; wait for both before the next click
+            current = opened.input_value()
             page.locator("#curate-accept").click()
-            page.wait_for_timeout(800)
-        _wait_db(page, db_path, "SELECT COUNT(*) FROM examples WHERE status = 'accepted'", 2, 60)
+            _wait_db(page, db_path, "SELECT COUNT(*) FROM examples WHERE status = 'accepted'", accepted, 60)
+            expect(opened).not_to_have_value(current, timeout=60_000)
         page.get_by_role("button", name="Accept all matching").click()
         page.get_by_role("button", name="Yes, do it").click()
         _wait_db(page, db_path, "SELECT COUNT(*) FROM examples WHERE status = 'accepted'", generated, 60)

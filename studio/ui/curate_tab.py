@@ -134,10 +134,10 @@ def build(ctx) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row():
-                example_id = gr.Number(None, label="Example id", precision=0, scale=1)
+                example_id = gr.Number(None, label="Example id", precision=0, scale=1, elem_id="curate-example-id")
                 open_button = gr.Button("Open", scale=0, min_width=80)
             instruction = gr.Textbox(label="Instruction (task definition)", lines=1)
-            query = gr.Textbox(label="Query", lines=2)
+            query = gr.Textbox(label="Query", lines=2, elem_id="curate-query")
             positive = gr.Textbox(label="Positive", lines=6)
             negative = gr.Textbox(label="Negative (leave empty for none)", lines=4)
             with gr.Row():
