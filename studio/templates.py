@@ -25,6 +25,8 @@ ALLOWED_NODES = (
     nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Filter, nodes.Concat,
     nodes.CondExpr,
 )
+# Names Jinja binds by itself (the template object, loop state, …): never placeholders.
+RESERVED_NAMES = {"self", "loop", "super", "caller", "varargs", "kwargs"}
 MAX_TEMPLATE_CHARS = 20_000
 DEFAULT_BRAINSTORM_N = 20
 
@@ -51,6 +53,8 @@ def _parse(body: str) -> nodes.Template:
 
 def _check_constructs(tree: nodes.Template) -> None:
     for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Name) and node.name in RESERVED_NAMES:
+            raise TemplateError(f"line {node.lineno}: '{node.name}' is Jinja's own name, not a placeholder")
         if isinstance(node, nodes.Filter) and node.name not in SAFE_FILTERS:
             raise TemplateError(f"line {node.lineno}: the filter '{node.name}' is not allowed; "
                                 f"allowed filters: {', '.join(sorted(SAFE_FILTERS))}")

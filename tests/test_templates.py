@@ -22,6 +22,8 @@ ESCAPES = [
     "{% import 'os' as os %}",
     "{{ task | attr('__class__') }}",
     "{% macro m() %}x{% endmacro %}",
+    "{{ self }}",
+    "{{ loop }}",
 ]
 
 
