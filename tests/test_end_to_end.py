@@ -113,7 +113,6 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
 
         # 4 · Curate: accept two by hand, then the rest in bulk.
         tab(4, "Curate")
-        page.get_by_role("button", name="Search / apply filters").click()  # the table was drawn before generation
         cells = page.locator("#curate-table").get_by_role("gridcell")
         expect(cells.first).to_be_visible(timeout=60_000)
         cells.nth(4).click()

@@ -1,6 +1,7 @@
 """The studio's Gradio app: six tabs in the order of the loop."""
 
 import os
+from dataclasses import replace
 
 import gradio as gr
 
@@ -37,8 +38,8 @@ def build_app(db_path) -> gr.Blocks:
         demo_offer.build(ctx)
         with gr.Tabs():
             for title, module in TABS:
-                with gr.Tab(title, id=module.__name__.rsplit(".", 1)[-1]):
-                    module.build(ctx)
+                with gr.Tab(title, id=module.__name__.rsplit(".", 1)[-1]) as tab:
+                    module.build(replace(ctx, tab=tab))
     return app
 
 

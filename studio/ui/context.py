@@ -12,3 +12,5 @@ class UIContext:
     llm_settings: Any = None
     # The gr.Blocks being built: tabs register page-load handlers with ctx.blocks.load(...).
     blocks: Any = None
+    # The gr.Tab this tab is built in: tabs refresh on ctx.tab.select(...) when a person comes back.
+    tab: Any = None

@@ -512,6 +512,9 @@ def build(ctx) -> None:
     search.submit(apply_filters, view_inputs, table_outputs + [message], api_name=False)
     for control in (status, family, language, model, flags, sort, page_size):
         control.input(apply_filters, view_inputs, table_outputs + [message], api_name=False)
+    # Coming back to the tab (say after a generation job) shows the current page as it is now.
+    ctx.tab.select(lambda s, p, so, si: go_page(s, p, so, si), [filter_state, page_state, sort, page_size],
+                   table_outputs + [message], api_visibility="private")
     clear_button.click(clear_filters, [sort, page_size], filter_inputs + table_outputs, api_name=False)
 
     first_page_button.click(lambda s, so, si: go_page(s, 0, so, si), [filter_state, sort, page_size],
