@@ -84,3 +84,33 @@ def test_lora_with_gradient_checkpointing_and_cache_gives_the_uncached_gradients
     assert full and all("lora_" in name for name in full)
     for name in full:
         torch.testing.assert_close(cached[name], full[name], atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_identical_documents_in_a_batch_are_not_negatives():
+    from studio.embedding.loss import text_keys
+
+    torch.manual_seed(0)
+    q, p, n = (torch.randn(4, 8) for _ in range(3))
+    loss = InfoNCELoss(temperature=0.05)
+    queries = ["q0", "q1", "q2", "q2"]            # examples 2 and 3 share a query
+    positives = ["a", "b", "a", "c"]              # examples 0 and 2 share a positive
+    negatives = ["x", "b", None, "y"]             # example 1's negative equals its own positive
+    mask = torch.tensor([t is not None for t in negatives])
+    keys = [text_keys(t) for t in (queries, positives, negatives)]
+    # Duplicates carry the same embedding, as they would coming out of a model.
+    p[2] = p[0]
+    n[1] = p[1]
+
+    masked = loss(q, p, n, mask, *keys)
+    # By hand: every candidate that answers query i is left out of row i, its own target kept.
+    documents = torch.cat([p, n[mask]])
+    scores = torch.nn.functional.normalize(q, dim=-1) @ torch.nn.functional.normalize(documents, dim=-1).T / 0.05
+    leave_out = {(0, 2), (2, 0), (1, 5), (2, 3), (3, 2)}  # columns: p0 p1 p2 p3 n0 n1 n3
+    for i, c in leave_out:
+        scores[i, c] = float("-inf")
+    expected = torch.nn.functional.cross_entropy(scores, torch.arange(4))
+    assert abs(masked.item() - expected.item()) < 1e-5
+    # Without keys the duplicates count as negatives and the loss is higher.
+    assert loss(q, p, n, mask).item() > masked.item() + 0.1
+    # Keys are stable across processes (not Python's salted hash()).
+    assert text_keys(["a"]).item() == text_keys(["a"]).item() != text_keys(["b"]).item()

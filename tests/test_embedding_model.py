@@ -77,3 +77,38 @@ def test_minilm_matches_sentence_transformers():
     ours = model.encode_documents(texts)
     theirs = SentenceTransformer(str(minilm_dir()), device="cpu").encode(texts)
     assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
+
+
+def test_a_lora_adapter_folder_loads_merged_into_its_base(decoder_dir, tmp_path):
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    from studio.errors import StudioError
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModel.from_pretrained(decoder_dir), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    for name, parameter in peft_model.named_parameters():
+        if "lora_B" in name:  # B starts at zero, which would make the adapter a no-op
+            torch.nn.init.normal_(parameter, std=0.5)
+    adapter = tmp_path / "lora_adapter"
+    peft_model.save_pretrained(adapter)
+    settings = json.loads((adapter / "adapter_config.json").read_text())
+    settings["base_model_name_or_path"] = str(decoder_dir)
+    (adapter / "adapter_config.json").write_text(json.dumps(settings))
+
+    texts = ["a short text", "another, longer text about cats"]
+    merged = load_model(str(adapter), device="cpu")
+    base = load_model(str(decoder_dir), device="cpu")
+    assert merged.pooling == "last"
+    expected_backbone = peft_model.merge_and_unload().eval()
+    expected = load_model(str(decoder_dir), device="cpu")
+    expected.backbone = expected_backbone
+    np.testing.assert_allclose(merged.encode(texts), expected.encode(texts), atol=1e-5)
+    assert not np.allclose(merged.encode(texts), base.encode(texts), atol=1e-3)
+
+    settings["base_model_name_or_path"] = None
+    (adapter / "adapter_config.json").write_text(json.dumps(settings))
+    with pytest.raises(StudioError, match="does not name its base model"):
+        load_model(str(adapter), device="cpu")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from studio.embedding.distributed import gather_with_local_grad
+from studio.embedding.loss import text_keys
 
 
 @dataclass
@@ -47,11 +48,15 @@ class _RandomState:
             yield
 
 
-def batch_loss(loss_fn, queries, positives, negatives, negative_mask) -> torch.Tensor:
-    """The loss over the global batch: every process's embeddings gathered (see distributed.py)."""
+def batch_loss(loss_fn, queries, positives, negatives, negative_mask, keys=None) -> torch.Tensor:
+    """The loss over the global batch: every process's embeddings gathered (see distributed.py).
+
+    `keys` (query, positive, negative text keys) let the loss leave duplicates out of the negatives.
+    """
     mask = gather_with_local_grad(negative_mask.to(torch.uint8)).bool()  # gloo gathers no bools
+    gathered_keys = [gather_with_local_grad(k) for k in keys] if keys is not None else [None] * 3
     return loss_fn(gather_with_local_grad(queries), gather_with_local_grad(positives),
-                   gather_with_local_grad(negatives), mask)
+                   gather_with_local_grad(negatives), mask, *gathered_keys)
 
 
 def _split_documents(doc_embeddings, batch_size: int, negative_mask: torch.Tensor):
@@ -73,9 +78,11 @@ def contrastive_backward(model, loss_fn, queries: list[str], positives: list[str
     """
     batch_size = len(queries)
     negative_mask = torch.tensor([n is not None for n in negatives], dtype=torch.bool, device=model.device)
+    keys = [text_keys(texts, model.device) for texts in (queries, positives, negatives)]
     documents = list(positives) + [n for n in negatives if n is not None]
     if not mini_batch or mini_batch >= max(batch_size, len(documents)):
-        return _plain_backward(model, loss_fn, queries, positives, documents[batch_size:], negative_mask, autocast)
+        return _plain_backward(model, loss_fn, queries, positives, documents[batch_size:], negative_mask, keys,
+                               autocast)
 
     query_chunks = [model.tokenize(queries[i:i + mini_batch]) for i in range(0, batch_size, mini_batch)]
     doc_chunks = [model.tokenize(documents[i:i + mini_batch]) for i in range(0, len(documents), mini_batch)]
@@ -93,7 +100,7 @@ def contrastive_backward(model, loss_fn, queries: list[str], positives: list[str
 
     # 2. The loss on the cached embeddings; its gradient stops at the embeddings.
     cached_positives, cached_negatives = _split_documents(doc_cache, batch_size, negative_mask)
-    loss = batch_loss(loss_fn, query_cache, cached_positives, cached_negatives, negative_mask)
+    loss = batch_loss(loss_fn, query_cache, cached_positives, cached_negatives, negative_mask, keys)
     loss.backward()
     gradients = list(query_cache.grad.split([len(c["input_ids"]) for c in query_chunks])) + \
         list(doc_cache.grad.split([len(c["input_ids"]) for c in doc_chunks]))
@@ -106,14 +113,15 @@ def contrastive_backward(model, loss_fn, queries: list[str], positives: list[str
     return StepResult(loss.item(), _count_tokens(chunks))
 
 
-def _plain_backward(model, loss_fn, queries, positives, present_negatives, negative_mask, autocast) -> StepResult:
+def _plain_backward(model, loss_fn, queries, positives, present_negatives, negative_mask, keys,
+                    autocast) -> StepResult:
     # Queries, positives and negatives are padded separately: each group has lengths of its own.
     groups = [model.tokenize(texts) for texts in (queries, positives, present_negatives) if texts]
     with autocast():
         embeddings = [model(features) for features in groups]
     doc_embeddings = torch.cat(embeddings[1:])
     positive_embeddings, negative_embeddings = _split_documents(doc_embeddings, len(queries), negative_mask)
-    loss = batch_loss(loss_fn, embeddings[0], positive_embeddings, negative_embeddings, negative_mask)
+    loss = batch_loss(loss_fn, embeddings[0], positive_embeddings, negative_embeddings, negative_mask, keys)
     loss.backward()
     return StepResult(loss.item(), _count_tokens(groups))
 

@@ -161,11 +161,42 @@ def _configured_pooling(folder: Path) -> str | None:
     return None
 
 
+def _adapter_backbone(folder: Path):
+    """A LoRA adapter folder (adapter_config.json, no weights of its own): its base with the adapter merged in.
+
+    The base is the adapter's `base_model_name_or_path` (a studio name, folder or hub id). The
+    pooling is the one the export beside it declares (`out_dir/lora_adapter` sits in `out_dir`),
+    else the base's.
+    """
+    from peft import PeftModel
+
+    try:
+        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError) as error:
+        raise StudioError(f"could not read the LoRA adapter's settings in {folder}: {error}") from error
+    if not base or Path(base).expanduser().resolve() == folder.resolve():
+        raise StudioError(f"the LoRA adapter in {folder} does not name its base model: "
+                          "set base_model_name_or_path in its adapter_config.json")
+    backbone, tokenizer, default_pooling, max_length = load_backbone(base)
+    try:
+        backbone = PeftModel.from_pretrained(backbone, str(folder)).merge_and_unload()
+    except (OSError, ValueError, RuntimeError) as error:
+        raise StudioError(f"could not apply the LoRA adapter in {folder} to {base!r} "
+                          f"({error.__class__.__name__}): is it an adapter for that model?") from error
+    pooling = _configured_pooling(folder.parent) or default_pooling
+    return backbone, tokenizer, pooling, _configured_max_length(folder.parent) or max_length
+
+
 def load_backbone(name_or_path: str):
-    """(backbone, tokenizer, default pooling, configured max length) for a name, folder, GGUF or hub id."""
+    """(backbone, tokenizer, default pooling, configured max length) for a name, folder, GGUF or hub id,
+    or a LoRA adapter folder (merged into its base)."""
     from transformers import AutoModel, AutoTokenizer
 
     resolved = resolve_model(name_or_path)
+    if resolved.is_local and not resolved.gguf_file:
+        folder = Path(resolved.path)
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            return _adapter_backbone(folder)
     extra = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
     default_pooling = resolved.default_pooling
     max_length = None
