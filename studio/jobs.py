@@ -56,13 +56,25 @@ def lower_priority(pid: int, nice: int) -> None:
     """Run process `pid` `nice` steps below this one (the web server's) priority.
 
     Set from here rather than inside the job, so the job's own children (torchrun workers, the
-    local LLM server) inherit it and in-process callers of the job code keep their priority."""
+    local LLM server) inherit it and in-process callers of the job code keep their priority.
+    A job runs in a session of its own, and where the kernel groups sessions for scheduling
+    (autogroup, on in most Linux distributions) a process's nice value only counts inside its
+    group: the group's nice value, in /proc/PID/autogroup, is what the web server competes with."""
     if nice <= 0:
         return
     try:
         os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
     except OSError:  # gone already, or not allowed: the job still runs, at normal priority
         pass
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(min(19, _autogroup_nice(os.getpid()) + nice)))
+    except (OSError, ValueError):  # no autogroup in this kernel, or not allowed
+        pass
+
+
+def _autogroup_nice(pid: int) -> int:
+    # The file reads like "/autogroup-698 nice 0".
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
 
 
 def launch(db_path, kind: str, argv: list[str], args: dict | None = None, env: dict | None = None,
