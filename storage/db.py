@@ -1,6 +1,7 @@
 """Opening the database: WAL, busy timeout, forward-only migrations, explicit transactions."""
 
 import importlib
+import json
 import pkgutil
 import re
 import sqlite3
@@ -95,3 +96,13 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
 def schema_version(db: sqlite_utils.Database) -> int:
     row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
     return row[0] or 0
+
+
+def decode_json_columns(row, *columns: str) -> dict | None:
+    """A row as a dict with its JSON text columns parsed (empty or NULL → {}); None stays None."""
+    if row is None:
+        return None
+    row = dict(row)
+    for column in columns:
+        row[column] = json.loads(row.get(column) or "{}")
+    return row

@@ -2,15 +2,11 @@
 
 import json
 
-from storage.db import now, transaction
+from storage.db import decode_json_columns, now, transaction
 
 
-def _decode(row) -> dict:
-    row = dict(row)
-    row["metrics"] = json.loads(row.get("metrics") or "{}")
-    row["per_query"] = json.loads(row["per_query"]) if row.get("per_query") else {}
-    row["details"] = json.loads(row.get("details") or "{}")
-    return row
+def _decode(row) -> dict | None:
+    return decode_json_columns(row, 'metrics', 'per_query', 'details')
 
 
 def insert_evaluation(db, *, model: str, dataset: str, split: str, metrics: dict, per_query: dict | None = None,

@@ -2,19 +2,14 @@
 
 import json
 
-from storage.db import now, transaction
+from storage.db import decode_json_columns, now, transaction
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 
 
-def _decode(row: dict | None) -> dict | None:
-    if row is None:
-        return None
-    row = dict(row)
-    row["args"] = json.loads(row.get("args") or "{}")
-    row["stats"] = json.loads(row.get("stats") or "{}")
-    return row
+def _decode(row) -> dict | None:
+    return decode_json_columns(row, 'args', 'stats')
 
 
 def create_job(db, kind: str, args: dict, resumed_from: int | None = None) -> int:

@@ -2,18 +2,13 @@
 
 import json
 
-from storage.db import now, transaction
+from storage.db import decode_json_columns, now, transaction
 
 RUN_STATES = ("running", "done", "failed", "cancelled", "interrupted")
 
 
 def _decode(row) -> dict | None:
-    if row is None:
-        return None
-    row = dict(row)
-    row["config"] = json.loads(row.get("config") or "{}")
-    row["data_counts"] = json.loads(row.get("data_counts") or "{}")
-    return row
+    return decode_json_columns(row, 'config', 'data_counts')
 
 
 def create_run(db, job_id: int | None, name: str, base_model: str, config: dict, out_dir: str,

@@ -14,6 +14,9 @@ from storage import jobs as job_rows
 from storage.db import open_db
 from studio.config import REPO_ROOT, data_dir
 
+NICE_ENV = "STUDIO_JOB_NICE"
+DEFAULT_NICE = 10
+
 
 def process_start_time(pid: int) -> str | None:
     """The kernel's start time of a process (guards against a reused pid); None if it is gone."""
@@ -40,6 +43,40 @@ def log_path(job_id: int) -> Path:
     return folder / f"job-{job_id}.log"
 
 
+def job_nice(environ=None) -> int:
+    """How far below the web server a job runs (STUDIO_JOB_NICE, default 10; 0 = the same priority)."""
+    environ = os.environ if environ is None else environ
+    try:
+        return max(0, min(19, int(environ.get(NICE_ENV) or DEFAULT_NICE)))
+    except ValueError:
+        return DEFAULT_NICE
+
+
+def lower_priority(pid: int, nice: int) -> None:
+    """Run process `pid` `nice` steps below this one (the web server's) priority.
+
+    Set from here rather than inside the job, so the job's own children (torchrun workers, the
+    local LLM server) inherit it and in-process callers of the job code keep their priority.
+    A job runs in a session of its own, and where the kernel groups sessions for scheduling
+    (autogroup, on in most Linux distributions) a process's nice value only counts inside its
+    group: the group's nice value, in /proc/PID/autogroup, is what the web server competes with."""
+    if nice <= 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+    except OSError:  # gone already, or not allowed: the job still runs, at normal priority
+        pass
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(min(19, _autogroup_nice(os.getpid()) + nice)))
+    except (OSError, ValueError):  # no autogroup in this kernel, or not allowed
+        pass
+
+
+def _autogroup_nice(pid: int) -> int:
+    # The file reads like "/autogroup-698 nice 0".
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
 def launch(db_path, kind: str, argv: list[str], args: dict | None = None, env: dict | None = None,
            resumed_from: int | None = None) -> int:
     """Start `python -m studio <argv> --db DB --job-id ID` in the background; return the job id.
@@ -55,6 +92,8 @@ def launch(db_path, kind: str, argv: list[str], args: dict | None = None, env: d
     with open(log_path(job_id), "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    cwd=str(REPO_ROOT), env=child_env, start_new_session=True)
+    # A job shares the machine with the web server: a click must not wait behind training.
+    lower_priority(process.pid, job_nice(child_env))
     _children[job_id] = process
     job_rows.set_pid(db, job_id, process.pid, process_start_time(process.pid))
     return job_id

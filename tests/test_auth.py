@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-from studio.auth import access_note, credentials_from_env, login_checker, parse_auth
+from studio.auth import (Editors, access_note, credentials_from_env, hf_sign_in_enabled, login_checker, parse_auth,
+                         parse_editors)
 from studio.config import REPO_ROOT
 from studio.errors import StudioError
 from tests.studio_server import free_port, running_studio
@@ -87,3 +88,60 @@ def test_malformed_auth_stops_the_start_with_one_line(tmp_path):
     assert process.returncode != 0
     assert "error: STUDIO_AUTH must look like user:password" in output
     assert "Traceback" not in output
+
+
+def test_hf_sign_in_is_on_only_inside_a_space_with_oauth():
+    space = {"SYSTEM": "spaces", "SPACE_ID": "owner/studio", "OAUTH_CLIENT_ID": "abc"}
+    assert hf_sign_in_enabled(space)
+    assert not hf_sign_in_enabled({**space, "OAUTH_CLIENT_ID": ""})
+    # Outside a Space Gradio would fake the sign-in with the machine's own Hub login: not offered.
+    assert not hf_sign_in_enabled({"OAUTH_CLIENT_ID": "abc"})
+    assert not hf_sign_in_enabled({**space, "SYSTEM": ""})
+
+
+def test_editors_default_to_the_space_owner_and_the_variable_overrides():
+    assert Editors.from_env({"SPACE_AUTHOR_NAME": "Owner"}).names == {"owner"}
+    editors = Editors.from_env({"SPACE_AUTHOR_NAME": "owner", "STUDIO_HF_EDITORS": " Alice, @bob  my-org "})
+    assert editors.names == {"alice", "bob", "my-org"}
+
+
+def test_sign_in_without_anyone_allowed_stops_the_start_with_what_to_set():
+    with pytest.raises(StudioError, match="STUDIO_HF_EDITORS"):
+        Editors.from_env({})
+
+
+@pytest.mark.parametrize("value", ["alice, bob!", "al ice/x", " , "])
+def test_malformed_editor_names_are_refused(value):
+    with pytest.raises(StudioError, match="STUDIO_HF_EDITORS"):
+        parse_editors(value)
+
+
+def test_editors_match_the_user_or_one_of_their_organisations_without_case():
+    editors = Editors(parse_editors("alice, my-org"))
+    assert editors.allows("Alice")
+    assert editors.allows("carol", ["other", "My-Org"])
+    assert not editors.allows("carol", ["other"])
+    assert not editors.allows(None, ["my-org"])  # an org name alone is nobody
+    assert not editors.allows("")
+
+
+def test_a_star_lets_anyone_signed_in_edit_but_not_strangers():
+    editors = Editors(parse_editors("*"))
+    assert editors.allows("anybody")
+    assert not editors.allows(None)
+
+
+def test_refusals_say_why_and_what_to_do():
+    editors = Editors(parse_editors("alice"))
+    assert editors.refusal("alice") is None
+    stranger = editors.refusal(None)
+    assert "Sign in with Hugging Face" in stranger and "browse" in stranger
+    carol = editors.refusal("carol")
+    assert "carol" in carol and "alice" in carol and "STUDIO_HF_EDITORS" in carol
+    assert "read-only" in editors.banner("carol").lower()
+    assert "alice" in editors.banner("alice") and "read-only" not in editors.banner("alice").lower()
+
+
+def test_a_space_with_sign_in_needs_no_login_note():
+    space = {"SPACE_ID": "owner/studio", "SYSTEM": "spaces", "OAUTH_CLIENT_ID": "abc"}
+    assert access_note(space) is None

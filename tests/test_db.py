@@ -87,3 +87,12 @@ def test_concurrent_writers_never_see_database_is_locked(db_path):
         thread.join()
     assert errors == []
     assert open_db(db_path).execute("SELECT COUNT(*) FROM examples").fetchone()[0] == 160
+
+
+def test_json_columns_decode_to_dicts_and_missing_rows_stay_missing():
+    from storage.db import decode_json_columns
+
+    row = {"id": 1, "args": '{"family": "sts"}', "stats": None, "note": '{"left": "as text"}'}
+    assert decode_json_columns(row, "args", "stats") == {"id": 1, "args": {"family": "sts"}, "stats": {},
+                                                          "note": '{"left": "as text"}'}
+    assert decode_json_columns(None, "args") is None

@@ -1,9 +1,13 @@
+import os
 import signal
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from storage import jobs as job_rows
 from storage.db import open_db
-from studio.jobs import JobContext, is_alive, process_start_time, reap
+from studio.jobs import JobContext, is_alive, job_nice, launch, process_start_time, reap
 
 
 def _job_with_process(db, process):
@@ -54,3 +58,29 @@ def test_a_queued_job_that_never_started_is_cancelled_at_once(db_path):
     job_id = job_rows.create_job(db, "train", {})
     job_rows.request_cancel(db, job_id)
     assert job_rows.get_job(db, job_id)["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("setting, steps", [(None, 10), ("0", 0), ("3", 3)])
+def test_jobs_run_below_the_web_servers_priority_so_clicks_stay_fast(db_path, monkeypatch, setting, steps):
+    if setting is None:
+        monkeypatch.delenv("STUDIO_JOB_NICE", raising=False)
+    else:
+        monkeypatch.setenv("STUDIO_JOB_NICE", setting)
+    job_id = launch(db_path, "generate", ["--help"])  # any quick command: only its priority matters
+    pid = job_rows.get_job(open_db(db_path), job_id)["pid"]
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + steps)
+        group = Path(f"/proc/{pid}/autogroup")
+        if group.exists():  # the kernel schedules sessions as groups: the job's group must yield too
+            own_group = int(Path(f"/proc/{os.getpid()}/autogroup").read_text().split()[-1])
+            assert int(group.read_text().split()[-1]) == min(19, own_group + steps)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def test_a_nonsense_nice_setting_falls_back_to_the_default():
+    assert job_nice({"STUDIO_JOB_NICE": "lots"}) == 10
+    assert job_nice({"STUDIO_JOB_NICE": "99"}) == 19
+    assert job_nice({}) == 10
