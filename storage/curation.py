@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 
 from storage.db import now, transaction
-from storage.examples import STATUSES, content_hash, norm_hash
+from storage.examples import STATUSES, content_hash, norm_hash, norm_key, norm_key_sql
 from studio.errors import StudioError
 
 # Markers that highlight() puts around search matches. Private-use characters cannot clash with
@@ -55,6 +55,15 @@ SORTS = {
     "updated": "e.updated_at DESC, e.id DESC",
     "problems": "e.q_problems IS NULL, e.q_margin_flag DESC, e.q_script_flag DESC, e.q_empty_flag DESC,"
                 " e.q_length_flag DESC, e.id DESC",
+}
+
+# Sorts by a quality signal that unchecked examples lack: the checked rows come first, read in
+# order from a partial index on the signal (migration 23), then the unchecked ones by id.
+NULLS_LAST_SORTS = {
+    "margin": ("q_margin", "e.q_margin ASC, e.id DESC", "e.id DESC"),
+    "margin_desc": ("q_margin", "e.q_margin DESC, e.id DESC", "e.id DESC"),
+    "length_ratio": ("q_length_ratio", "e.q_length_ratio ASC, e.id DESC", "e.id DESC"),
+    "duplicate_group": ("q_dup_group", "e.q_dup_group ASC, e.id ASC", "e.id ASC"),
 }
 
 MAX_PAGE_SIZE = 500
@@ -226,6 +235,10 @@ def page(db, flt: ExampleFilter, sort: str = "newest", offset: int = 0, limit: i
         sql = (f"SELECT {columns}, {marks} FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid"
                f" WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
         params = [MARK_OPEN, MARK_CLOSE] * len(TEXT_FIELDS) + params + [limit, offset]
+    elif sort in NULLS_LAST_SORTS:
+        rows = _page_nulls_last(db, flt, sort, columns, offset, limit)
+        total = count(db, flt) if with_total else -1
+        return Page(rows=rows, total=total, offset=offset, limit=limit)
     else:
         where, params = where_clause(flt)
         sql = f"SELECT {columns} FROM examples e WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?"
@@ -237,12 +250,37 @@ def page(db, flt: ExampleFilter, sort: str = "newest", offset: int = 0, limit: i
     return Page(rows=rows, total=total, offset=offset, limit=limit)
 
 
+def _page_nulls_last(db, flt: ExampleFilter, sort: str, columns: str, offset: int, limit: int) -> list[dict]:
+    """A page sorted by a nullable quality signal, in the order SORTS[sort] defines, as two
+    index-ordered reads: the checked rows, then (when the page reaches past them) the unchecked."""
+    column, checked_order, unchecked_order = NULLS_LAST_SORTS[sort]
+    where, params = where_clause(flt)
+
+    def read(condition, order, count_, skip):
+        cursor = _run(db, f"SELECT {columns} FROM examples e WHERE {where} AND {condition} ORDER BY {order}"
+                          " LIMIT ? OFFSET ?", params + [count_, skip])
+        names = [description[0] for description in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    rows = read(f"e.{column} IS NOT NULL", checked_order, limit, offset)
+    if len(rows) == limit:
+        return rows
+    if rows:
+        checked = offset + len(rows)
+    else:
+        checked = _run(db, f"SELECT COUNT(*) FROM examples e WHERE {where} AND e.{column} IS NOT NULL",
+                       params).fetchone()[0]
+    return rows + read(f"e.{column} IS NULL", unchecked_order, limit - len(rows), max(0, offset - checked))
+
+
 def loose_distinct(db, column: str) -> list:
     """DISTINCT values of an indexed column by hopping through its index (fast at any size)."""
     if column not in ("language", "model", "family", "template_version_id", "source"):
         raise ValueError(column)
-    sql = (f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM examples"
-           f" UNION ALL SELECT (SELECT MIN({column}) FROM examples WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)"
+    # `IS NOT NULL` lets SQLite use the partial indexes of migration 23.
+    sql = (f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM example_rows WHERE {column} IS NOT NULL"
+           f" UNION ALL SELECT (SELECT MIN({column}) FROM example_rows WHERE {column} > v.x) FROM v"
+           f" WHERE v.x IS NOT NULL)"
            f" SELECT x FROM v WHERE x IS NOT NULL")
     return [row[0] for row in db.execute(sql).fetchall()]
 
@@ -276,7 +314,7 @@ def set_status(db, flt: ExampleFilter, status: str, who: str = "user", descripti
             f" FROM examples e WHERE {where} AND e.status != ?",
             [stamp, who, verb, status, action_id, *params, status])
         changed = db.execute(
-            "UPDATE examples SET status = ?, updated_at = ?"
+            "UPDATE example_rows SET status = ?, updated_at = ?"
             " WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
             [status, stamp, action_id]).rowcount
         _finish_action(db, action_id, changed)
@@ -285,6 +323,23 @@ def set_status(db, flt: ExampleFilter, status: str, who: str = "user", descripti
 
 def _all_columns(db) -> list[str]:
     return [row[1] for row in db.execute("PRAGMA table_info(examples)").fetchall()]
+
+
+def _table_columns(db) -> tuple[list[str], list[str]]:
+    """The columns of example_rows and of example_texts (the two halves of the `examples` view)."""
+    rows = [row[1] for row in db.execute("PRAGMA table_info(example_rows)").fetchall()]
+    texts = [row[1] for row in db.execute("PRAGMA table_info(example_texts)").fetchall()]
+    return rows, texts
+
+
+def content_clash(db, content: str, norm: str, example_id: int | None = None) -> int | None:
+    """The id of another example with exactly this content, if any (found through the indexed
+    norm_key: equal content means equal normalised text)."""
+    found = db.execute(
+        "SELECT r.id FROM example_rows r JOIN example_texts t ON t.id = r.id"
+        " WHERE r.norm_key = ? AND t.content_hash = ? AND r.id IS NOT ? LIMIT 1",
+        [norm_key(norm), content, example_id]).fetchone()
+    return found[0] if found else None
 
 
 def delete(db, flt: ExampleFilter, who: str = "user") -> ActionResult:
@@ -299,8 +354,10 @@ def delete(db, flt: ExampleFilter, who: str = "user") -> ActionResult:
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             f" SELECT e.id, ?, ?, 'delete', {row_json}, NULL, ? FROM examples e WHERE {where}",
             [stamp, who, action_id, *params])
+        db.execute("DELETE FROM example_texts WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
+                   [action_id])
         removed = db.execute(
-            "DELETE FROM examples WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
+            "DELETE FROM example_rows WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
             [action_id]).rowcount
         _finish_action(db, action_id, removed)
     return ActionResult(action_id, removed, f"deleted {removed} example{'s' if removed != 1 else ''}")
@@ -344,10 +401,9 @@ def edit(db, example_id: int, changes: dict, who: str = "user", status: str | No
                    if new.get(name) != old.get(name)]
         if not tracked:
             return ActionResult(None, 0, "nothing changed")
-        clash = db.execute("SELECT id FROM examples WHERE content_hash = ? AND id != ?",
-                           [new["content_hash"], example_id]).fetchone()
+        clash = content_clash(db, new["content_hash"], new["norm_hash"], example_id)
         if clash:
-            raise StudioError(f"this edit makes the example identical to example {clash[0]}; "
+            raise StudioError(f"this edit makes the example identical to example {clash}; "
                               "change it further or reject one of them")
         own_action = action_id is None
         if own_action:
@@ -362,9 +418,18 @@ def edit(db, example_id: int, changes: dict, who: str = "user", status: str | No
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [example_id, stamp, who, kind if text_changed else "status", json.dumps(before, ensure_ascii=False),
              json.dumps(after, ensure_ascii=False), action_id])
-        assignments = ", ".join(f"{name} = ?" for name in tracked)
-        db.execute(f"UPDATE examples SET {assignments}, updated_at = ? WHERE id = ?",
-                   [new[name] for name in tracked] + [stamp, example_id])
+        row_columns, text_columns = _table_columns(db)
+        for_rows = [name for name in tracked if name in row_columns]
+        if "norm_hash" in tracked:
+            for_rows.append("norm_key")
+            new["norm_key"] = norm_key(new["norm_hash"])
+        assignments = "".join(f"{name} = ?, " for name in for_rows)
+        db.execute(f"UPDATE example_rows SET {assignments}updated_at = ? WHERE id = ?",
+                   [new[name] for name in for_rows] + [stamp, example_id])
+        for_texts = [name for name in tracked if name in text_columns]
+        if for_texts:
+            db.execute(f"UPDATE example_texts SET {', '.join(f'{name} = ?' for name in for_texts)} WHERE id = ?",
+                       [new[name] for name in for_texts] + [example_id])
         if own_action:
             _finish_action(db, action_id, 1)
     return ActionResult(action_id, 1, f"saved example {example_id}", [example_id])
@@ -396,7 +461,6 @@ def undo_last(db, who: str = "user") -> ActionResult:
         if action is None:
             raise StudioError("there is nothing to undo")
         aid = action["id"]
-        columns = _all_columns(db)
         undo_id = _new_action(db, who, "undo", f"undo: {action['description']}", None)
         stamp = now()
         # The undo is history too: its before/after are the action's after/before.
@@ -404,30 +468,76 @@ def undo_last(db, who: str = "user") -> ActionResult:
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             " SELECT example_id, ?, ?, 'undo', after, before, ? FROM example_history WHERE action_id = ?",
             [stamp, who, undo_id, aid])
+        row_columns, text_columns = _table_columns(db)
         if action["kind"] == "delete":
-            names = ", ".join(columns)
-            values = ", ".join(f"json_extract(h.before, '$.{name}')" for name in columns)
-            restored = db.execute(
-                f"INSERT OR IGNORE INTO examples ({names}) SELECT {values} FROM example_history h"
-                " WHERE h.action_id = ? ORDER BY h.example_id", [aid]).rowcount
+            restored = _restore_deleted(db, aid, row_columns, text_columns)
         else:
-            keys = [row[0] for row in db.execute(
-                "SELECT DISTINCT j.key FROM example_history h, json_each(h.before) j WHERE h.action_id = ?",
-                [aid]).fetchall() if row[0] in columns and row[0] != "id"]
-            sets = ", ".join(
-                f"{key} = CASE WHEN json_type(h.before, '$.{key}') IS NULL THEN examples.{key}"
-                f" ELSE json_extract(h.before, '$.{key}') END" for key in keys)
-            try:
-                restored = db.execute(
-                    f"UPDATE examples SET {sets}, updated_at = ? FROM example_history h"
-                    " WHERE h.action_id = ? AND h.example_id = examples.id", [stamp, aid]).rowcount if keys else 0
-            except sqlite3.IntegrityError:
-                raise StudioError("undo would make an example identical to another one; edit or delete that one "
-                                  "first") from None
+            restored = _restore_changed(db, aid, stamp, row_columns, text_columns)
         db.execute("UPDATE curation_actions SET undone_at = ?, undone_by = ? WHERE id = ?", [stamp, who, aid])
         _finish_action(db, undo_id, restored)
     return ActionResult(undo_id, restored, f"undid “{action['description']}” ({restored} example"
                                            f"{'s' if restored != 1 else ''})")
+
+
+def _before(name: str) -> str:
+    return f"json_extract(h.before, '$.{name}')"
+
+
+def _restore_deleted(db, aid: int, row_columns: list[str], text_columns: list[str]) -> int:
+    """Put deleted examples back from their history rows, except where the id is taken again or the
+    same content exists again (an import after the delete)."""
+    db.execute("DROP TABLE IF EXISTS temp.undo_ids")
+    db.execute("CREATE TEMP TABLE undo_ids (id INTEGER PRIMARY KEY, history_id INTEGER NOT NULL)")
+    db.execute(
+        "INSERT OR IGNORE INTO temp.undo_ids (id, history_id) SELECT h.example_id, h.id FROM example_history h"
+        " WHERE h.action_id = ? AND h.example_id NOT IN (SELECT id FROM example_rows)"
+        " AND NOT EXISTS (SELECT 1 FROM example_rows r JOIN example_texts t ON t.id = r.id"
+        f"  WHERE r.norm_key = {norm_key_sql(_before('norm_hash'))} AND t.content_hash = {_before('content_hash')})"
+        " ORDER BY h.example_id", [aid])
+    rows = [name for name in row_columns if name != "norm_key"]
+    db.execute(
+        f"INSERT INTO example_rows ({', '.join(rows)}, norm_key)"
+        f" SELECT {', '.join(_before(name) for name in rows)}, {norm_key_sql(_before('norm_hash'))}"
+        " FROM temp.undo_ids u JOIN example_history h ON h.id = u.history_id ORDER BY u.id")
+    restored = db.execute(
+        f"INSERT INTO example_texts ({', '.join(text_columns)})"
+        f" SELECT {', '.join(_before(name) for name in text_columns)}"
+        " FROM temp.undo_ids u JOIN example_history h ON h.id = u.history_id ORDER BY u.id").rowcount
+    db.execute("DROP TABLE temp.undo_ids")
+    return restored
+
+
+def _restore_changed(db, aid: int, stamp: str, row_columns: list[str], text_columns: list[str]) -> int:
+    """Set the fields an action changed back to their `before` values."""
+    keys = [row[0] for row in db.execute(
+        "SELECT DISTINCT j.key FROM example_history h, json_each(h.before) j WHERE h.action_id = ?",
+        [aid]).fetchall() if row[0] != "id"]
+
+    def sets(table, names):
+        return [f"{key} = CASE WHEN json_type(h.before, '$.{key}') IS NULL THEN {table}.{key}"
+                f" ELSE {_before(key)} END" for key in names]
+
+    for_rows = sets("example_rows", [key for key in keys if key in row_columns and key != "norm_key"])
+    if "norm_hash" in keys:
+        for_rows.append(f"norm_key = CASE WHEN json_type(h.before, '$.norm_hash') IS NULL THEN example_rows.norm_key"
+                        f" ELSE {norm_key_sql(_before('norm_hash'))} END")
+    restored = db.execute(
+        f"UPDATE example_rows SET {''.join(part + ', ' for part in for_rows)}updated_at = ? FROM example_history h"
+        " WHERE h.action_id = ? AND h.example_id = example_rows.id", [stamp, aid]).rowcount
+    for_texts = sets("example_texts", [key for key in keys if key in text_columns])
+    if for_texts:
+        db.execute(f"UPDATE example_texts SET {', '.join(for_texts)} FROM example_history h"
+                   " WHERE h.action_id = ? AND h.example_id = example_texts.id", [aid])
+    if "content_hash" in keys:
+        clash = db.execute(
+            "SELECT 1 FROM example_history h JOIN example_rows a ON a.id = h.example_id"
+            " JOIN example_texts ta ON ta.id = a.id"
+            " JOIN example_rows b ON b.norm_key = a.norm_key AND b.id != a.id"
+            " JOIN example_texts tb ON tb.id = b.id AND tb.content_hash = ta.content_hash"
+            " WHERE h.action_id = ? LIMIT 1", [aid]).fetchone()
+        if clash:
+            raise StudioError("undo would make an example identical to another one; edit or delete that one first")
+    return restored
 
 
 def history(db, example_id: int) -> list[dict]:
