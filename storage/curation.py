@@ -36,7 +36,7 @@ FLAGS = {
                     "(e.q_margin_flag = 1 OR e.q_length_flag = 1 OR e.q_script_flag = 1 OR e.q_empty_flag = 1"
                     " OR (e.q_dup_group IS NOT NULL AND e.q_dup_group != e.id))"),
     "unchecked": ("no quality signals yet", "e.q_at IS NULL"),
-    "no_negative": ("no negative", "e.negative IS NULL"),
+    "no_negative": ("no negative", "EXISTS (SELECT 1 FROM example_texts t WHERE t.id = e.id AND t.negative IS NULL)"),
     "mined": ("negative was mined", "e.negative_mined = 1"),
     "edited": ("edited by hand",
                "e.id IN (SELECT example_id FROM example_history WHERE action = 'edit')"),
@@ -49,9 +49,9 @@ SORTS = {
     "margin_desc": "e.q_margin IS NULL, e.q_margin DESC, e.id DESC",
     "duplicate_group": "e.q_dup_group IS NULL, e.q_dup_group ASC, e.id ASC",
     "length_ratio": "e.q_length_ratio IS NULL, e.q_length_ratio ASC, e.id DESC",
-    "positive_length": "length(e.positive) ASC, e.id DESC",
-    "positive_length_desc": "length(e.positive) DESC, e.id DESC",
-    "query_length": "length(e.query) ASC, e.id DESC",
+    "positive_length": "length(t.positive) ASC, e.id DESC",
+    "positive_length_desc": "length(t.positive) DESC, e.id DESC",
+    "query_length": "length(t.query) ASC, e.id DESC",
     "updated": "e.updated_at DESC, e.id DESC",
     "problems": "e.q_problems IS NULL, e.q_margin_flag DESC, e.q_script_flag DESC, e.q_empty_flag DESC,"
                 " e.q_length_flag DESC, e.id DESC",
@@ -135,8 +135,9 @@ def _blank(value) -> bool:
 
 
 def where_clause(flt: ExampleFilter, alias_search: bool = False) -> tuple[str, list]:
-    """SQL condition over `examples e` for a filter. With alias_search the caller joins the FTS
-    table itself (as `f`) and the search becomes a MATCH on it; otherwise a rowid subquery."""
+    """SQL condition over `e`, either `example_rows e` or `examples e` (the view); conditions on
+    the texts look them up by id. With alias_search the caller joins the FTS table itself and the
+    search becomes a MATCH on it; otherwise a rowid subquery."""
     parts, params = [], []
     if not _blank(flt.status):
         if flt.status not in STATUSES:
@@ -160,13 +161,15 @@ def where_clause(flt: ExampleFilter, alias_search: bool = False) -> tuple[str, l
     if flt.min_chars is not None or flt.max_chars is not None:
         if flt.length_field not in TEXT_FIELDS + ("instruction",):
             raise StudioError("the length filter works on query, positive, negative or instruction")
-        length = f"length(COALESCE(e.{flt.length_field}, ''))"
+        length = f"length(COALESCE(t.{flt.length_field}, ''))"
+        bounds = []
         if flt.min_chars is not None:
-            parts.append(f"{length} >= ?")
+            bounds.append(f"{length} >= ?")
             params.append(int(flt.min_chars))
         if flt.max_chars is not None:
-            parts.append(f"{length} <= ?")
+            bounds.append(f"{length} <= ?")
             params.append(int(flt.max_chars))
+        parts.append(f"EXISTS (SELECT 1 FROM example_texts t WHERE t.id = e.id AND {' AND '.join(bounds)})")
     if flt.ids is not None:
         ids = [int(i) for i in flt.ids]
         parts.append(f"e.id IN (SELECT value FROM json_each(?))")
@@ -201,10 +204,12 @@ def count(db, flt: ExampleFilter, cap: int | None = None) -> int:
             inner, params = "SELECT 1 FROM examples_fts WHERE examples_fts MATCH ?", [match]
         else:
             where, params = where_clause(flt, alias_search=True)
-            inner = f"SELECT 1 FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid WHERE {where}"
+            # CROSS JOIN keeps the search as the outer loop: otherwise SQLite may walk 600k rows of a
+            # status and probe the search index for each one.
+            inner = f"SELECT 1 FROM examples_fts CROSS JOIN example_rows e ON e.id = examples_fts.rowid WHERE {where}"
     else:
         where, params = where_clause(flt)
-        inner = f"SELECT 1 FROM examples e WHERE {where}"
+        inner = f"SELECT 1 FROM example_rows e WHERE {where}"
     if cap is not None:
         return _run(db, f"SELECT COUNT(*) FROM ({inner} LIMIT ?)", params + [cap + 1]).fetchone()[0]
     return _run(db, f"SELECT COUNT(*) FROM ({inner})", params).fetchone()[0]
@@ -213,64 +218,75 @@ def count(db, flt: ExampleFilter, cap: int | None = None) -> int:
 PAGE_COLUMNS = ("id", "family", "language", "status", "instruction", "query", "positive", "negative",
                 "task_id", "template_version_id", "model", "source", "negative_mined", "placeholders",
                 "created_at", "updated_at") + QUALITY_COLUMNS
+_TEXT_COLUMNS = {"instruction", "query", "positive", "negative", "placeholders"}
+_SELECTED = ", ".join(f"{'t' if name in _TEXT_COLUMNS else 'e'}.{name}" for name in PAGE_COLUMNS)
+_WITH_TEXTS = "example_rows e LEFT JOIN example_texts t ON t.id = e.id"
 
 
 def page(db, flt: ExampleFilter, sort: str = "newest", offset: int = 0, limit: int = 50,
          with_total: bool = True) -> Page:
     """One page of examples. With a search, query/positive/negative come back with their
-    matches wrapped in MARK_OPEN/MARK_CLOSE (`*_marked` keys); the plain text stays as is."""
+    matches wrapped in MARK_OPEN/MARK_CLOSE (`*_marked` keys); the plain text stays as is.
+
+    Without a search the page is found among the narrow rows first (ids only, so sorting never
+    drags texts along) and then read in full."""
     if sort not in SORTS:
         raise StudioError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
-    columns = ", ".join(f"e.{name}" for name in PAGE_COLUMNS)
-    searching = bool(fts_query(flt.search or ""))
-    if searching:
+    if fts_query(flt.search or ""):
         where, params = where_clause(flt, alias_search=True)
         marks = ", ".join(f"highlight(examples_fts, {i}, ?, ?) AS {name}_marked"
                           for i, name in enumerate(TEXT_FIELDS))
         order = SORTS[sort]
         if sort == "newest":
             order = "examples_fts.rowid DESC"  # lets FTS5 walk its doclist backwards and stop early
-        sql = (f"SELECT {columns}, {marks} FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid"
-               f" WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
-        params = [MARK_OPEN, MARK_CLOSE] * len(TEXT_FIELDS) + params + [limit, offset]
-    elif sort in NULLS_LAST_SORTS:
-        rows = _page_nulls_last(db, flt, sort, columns, offset, limit)
-        total = count(db, flt) if with_total else -1
-        return Page(rows=rows, total=total, offset=offset, limit=limit)
+        sql = (f"SELECT {_SELECTED}, {marks} FROM examples_fts CROSS JOIN example_rows e ON e.id = examples_fts.rowid"
+               f" LEFT JOIN example_texts t ON t.id = e.id WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
+        cursor = _run(db, sql, [MARK_OPEN, MARK_CLOSE] * len(TEXT_FIELDS) + params + [limit, offset])
+        names = [description[0] for description in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     else:
-        where, params = where_clause(flt)
-        sql = f"SELECT {columns} FROM examples e WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?"
-        params = params + [limit, offset]
-    cursor = _run(db, sql, params)
-    names = [description[0] for description in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+        if sort in NULLS_LAST_SORTS:
+            ids = _ids_nulls_last(db, flt, sort, offset, limit)
+        else:
+            where, params = where_clause(flt)
+            source = _WITH_TEXTS if "length(t." in SORTS[sort] else "example_rows e"
+            ids = [row[0] for row in _run(db, f"SELECT e.id FROM {source} WHERE {where} ORDER BY {SORTS[sort]}"
+                                              " LIMIT ? OFFSET ?", params + [limit, offset])]
+        rows = rows_by_id(db, ids)
     total = count(db, flt) if with_total else -1
     return Page(rows=rows, total=total, offset=offset, limit=limit)
 
 
-def _page_nulls_last(db, flt: ExampleFilter, sort: str, columns: str, offset: int, limit: int) -> list[dict]:
+def rows_by_id(db, ids: list[int]) -> list[dict]:
+    """The page columns of these examples, in this order."""
+    cursor = db.execute(f"SELECT {_SELECTED} FROM {_WITH_TEXTS} WHERE e.id IN (SELECT value FROM json_each(?))",
+                        [json.dumps(ids)])
+    names = [description[0] for description in cursor.description]
+    found = {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
+    return [found[example_id] for example_id in ids if example_id in found]
+
+
+def _ids_nulls_last(db, flt: ExampleFilter, sort: str, offset: int, limit: int) -> list[int]:
     """A page sorted by a nullable quality signal, in the order SORTS[sort] defines, as two
     index-ordered reads: the checked rows, then (when the page reaches past them) the unchecked."""
     column, checked_order, unchecked_order = NULLS_LAST_SORTS[sort]
     where, params = where_clause(flt)
 
     def read(condition, order, count_, skip):
-        cursor = _run(db, f"SELECT {columns} FROM examples e WHERE {where} AND {condition} ORDER BY {order}"
-                          " LIMIT ? OFFSET ?", params + [count_, skip])
-        names = [description[0] for description in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [row[0] for row in _run(db, f"SELECT e.id FROM example_rows e WHERE {where} AND {condition}"
+                                           f" ORDER BY {order} LIMIT ? OFFSET ?", params + [count_, skip])]
 
-    rows = read(f"e.{column} IS NOT NULL", checked_order, limit, offset)
-    if len(rows) == limit:
-        return rows
-    if rows:
-        checked = offset + len(rows)
+    ids = read(f"e.{column} IS NOT NULL", checked_order, limit, offset)
+    if len(ids) == limit:
+        return ids
+    if ids:
+        checked = offset + len(ids)
     else:
-        checked = _run(db, f"SELECT COUNT(*) FROM examples e WHERE {where} AND e.{column} IS NOT NULL",
+        checked = _run(db, f"SELECT COUNT(*) FROM example_rows e WHERE {where} AND e.{column} IS NOT NULL",
                        params).fetchone()[0]
-    return rows + read(f"e.{column} IS NULL", unchecked_order, limit - len(rows), max(0, offset - checked))
+    return ids + read(f"e.{column} IS NULL", unchecked_order, limit - len(ids), max(0, offset - checked))
 
 
 def loose_distinct(db, column: str) -> list:
@@ -311,7 +327,7 @@ def set_status(db, flt: ExampleFilter, status: str, who: str = "user", descripti
         db.execute(
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             f" SELECT e.id, ?, ?, ?, json_object('status', e.status), json_object('status', ?), ?"
-            f" FROM examples e WHERE {where} AND e.status != ?",
+            f" FROM example_rows e WHERE {where} AND e.status != ?",
             [stamp, who, verb, status, action_id, *params, status])
         changed = db.execute(
             "UPDATE example_rows SET status = ?, updated_at = ?"

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import re
 import sqlite3
 import sys
 import unicodedata
@@ -47,7 +46,8 @@ for _code in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F):
 _FOLD = bytes(_FOLD)
 # Non-ASCII characters str.split() treats as whitespace (NFKC maps most other spaces to U+0020).
 _UNICODE_SPACES = frozenset(ch for ch in map(chr, range(128, sys.maxunicode + 1)) if ch.isspace())
-_CONTROL = re.compile(rb"[\x00-\x1f]")
+_CONTROL = bytes(range(0x20))
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
 
 
 def _squeeze(raw: bytes) -> bytes:
@@ -81,7 +81,7 @@ def _folded_json(text: str | None) -> bytes:
     if not text:
         return b'""'
     folded = _folded_utf8(text)
-    if _CONTROL.search(folded) is None:  # quotes and backslashes are punctuation: already gone
+    if len(folded.translate(None, _CONTROL)) == len(folded):  # quotes and backslashes are punctuation: gone
         return b'"' + folded + b'"'
     return encode_basestring(folded.decode("utf-8")).encode("utf-8")
 
@@ -133,7 +133,7 @@ SYNC_INDEX_LIMIT = 5_000
 
 
 def _placeholders_text(value):
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+    return _JSON.encode(value) if isinstance(value, dict) else value
 
 
 def _values(row: dict, exact: str, folded: str, stamp: str) -> list:
@@ -283,12 +283,13 @@ def create_examples_view(db) -> None:
     known = set(rows) | set(texts)
     order = [name for name in VIEW_ORDER if name in known]
     order += [name for name in rows + texts if name not in order]
-    source = {name: ("t" if name in texts else "r") for name in order}
     db.execute("DROP VIEW IF EXISTS examples")
-    # LEFT JOIN on the texts' primary key: a query that reads no text (a count, a filter on
-    # status) never touches example_texts, since SQLite drops a LEFT JOIN it does not need.
-    db.execute(f"CREATE VIEW examples AS SELECT {', '.join(f'{source[n]}.{n}' for n in order)}"
-               " FROM example_rows r LEFT JOIN example_texts t ON t.id = r.id")
+    # Each text column is its own lookup by primary key, evaluated only when a query uses it: a
+    # count, GROUP BY or filter on short columns never touches example_texts. (A LEFT JOIN would
+    # read the texts of every row in aggregates, which SQLite does not drop joins from.)
+    selected = [f"(SELECT t.{name} FROM example_texts t WHERE t.id = r.id) AS {name}" if name in texts else f"r.{name}"
+                for name in order]
+    db.execute(f"CREATE VIEW examples AS SELECT {', '.join(selected)} FROM example_rows r")
 
     def value(name):
         if name == "norm_key":

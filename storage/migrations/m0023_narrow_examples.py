@@ -71,7 +71,8 @@ TEXT_COLUMNS = ["id", "instruction", "query", "positive", "negative", "placehold
 # `task_id = ?` implies `task_id IS NOT NULL`, so SQLite still uses them for lookups.
 INDEXES = [
     "CREATE INDEX idx_rows_filter ON example_rows (status, family, language)",
-    "CREATE INDEX idx_rows_family ON example_rows (family, status)",
+    # Only idx_rows_filter holds status, so a bulk accept updates one index entry per row.
+    "CREATE INDEX idx_rows_family ON example_rows (family)",
     "CREATE INDEX idx_rows_language ON example_rows (language)",
     "CREATE INDEX idx_rows_model ON example_rows (model)",
     "CREATE INDEX idx_rows_norm_key ON example_rows (norm_key)",
