@@ -98,7 +98,7 @@ class TableView:
     def _indexing_note(self) -> str:
         if not self.indexing:
             return ""
-        return (f"  \n⏳ Indexing {self.indexing:,} newly added examples for search… Search does not find them"
+        return (f"  \n*Indexing {self.indexing:,} newly added examples for search…* Search does not find them"
                 " yet; every other filter does. Refresh in a moment.")
 
 
