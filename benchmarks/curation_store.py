@@ -6,8 +6,10 @@ The first run builds a base store of rows-100k synthetic examples (pseudo-words 
 distribution, the paper's family mix, the language table's weights, about 1.3k characters per
 example) in the data directory; it is kept and copied for later runs. Every measurement then
 goes through the studio's own functions: storage.examples.insert_examples for the 100k insert
-(hashing, duplicate checks, FTS indexing), storage.curation for pages, search and bulk accept,
-and studio.curation.review.first_page for the Curate tab's first render.
+(hashing, duplicate checks, durable commit; the search index then catches up in the background,
+and the time until search covers the new rows is printed too), storage.curation for pages, search
+and bulk accept, and studio.curation.review.first_page for the Curate tab's first render. A base
+built by an older studio is migrated in place (the migrations' time is printed).
 """
 
 import argparse
