@@ -17,16 +17,25 @@ PROVENANCE_FIELDS = ("task_id", "template_version_id", "model", "raw_response", 
                      "completion_tokens", "cost", "job_id")
 
 
+def _json_literal(text: str | None) -> bytes:
+    """json.dumps(text, ensure_ascii=False) as UTF-8. Text without quotes, backslashes or control
+    characters (most of it) is its own literal; only the rest goes through the escaper."""
+    if text is None:
+        return b"null"
+    raw = text.encode("utf-8")
+    if len(raw.translate(None, _NEEDS_ESCAPE)) == len(raw):
+        return b'"' + raw + b'"'
+    return encode_basestring(text).encode("utf-8")
+
+
 def content_hash(instruction, query, positive, negative) -> str:
     """The exact-duplicate key: the four texts as they are.
 
     sha256 of json.dumps([instruction or "", query, positive, negative], ensure_ascii=False), built
-    from the JSON encoder's own string escaper (json.dumps sets up a new encoder on every call,
-    which cost more than the hashing). The values must never change: stored rows and the demo's
-    held-out list are keyed by them."""
-    parts = [encode_basestring(instruction or "")]
-    parts.extend("null" if value is None else encode_basestring(value) for value in (query, positive, negative))
-    return hashlib.sha256(("[" + ", ".join(parts) + "]").encode("utf-8")).hexdigest()
+    directly (json.dumps sets up a new encoder on every call, which cost more than the hashing).
+    The values must never change: stored rows and the demo's held-out list are keyed by them."""
+    payload = b"[" + b", ".join(map(_json_literal, (instruction or "", query, positive, negative))) + b"]"
+    return hashlib.sha256(payload).hexdigest()
 
 
 def _punctuation() -> tuple[frozenset, bytes]:
@@ -47,6 +56,7 @@ _FOLD = bytes(_FOLD)
 # Non-ASCII characters str.split() treats as whitespace (NFKC maps most other spaces to U+0020).
 _UNICODE_SPACES = frozenset(ch for ch in map(chr, range(128, sys.maxunicode + 1)) if ch.isspace())
 _CONTROL = bytes(range(0x20))
+_NEEDS_ESCAPE = _CONTROL + b'"\\'
 _JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
 
 
