@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 
 from storage.db import now, transaction
-from storage.examples import STATUSES, content_hash, norm_hash
+from storage.examples import STATUSES, content_hash, norm_hash, norm_key, norm_key_sql
 from studio.errors import StudioError
 
 # Markers that highlight() puts around search matches. Private-use characters cannot clash with
@@ -36,7 +36,7 @@ FLAGS = {
                     "(e.q_margin_flag = 1 OR e.q_length_flag = 1 OR e.q_script_flag = 1 OR e.q_empty_flag = 1"
                     " OR (e.q_dup_group IS NOT NULL AND e.q_dup_group != e.id))"),
     "unchecked": ("no quality signals yet", "e.q_at IS NULL"),
-    "no_negative": ("no negative", "e.negative IS NULL"),
+    "no_negative": ("no negative", "EXISTS (SELECT 1 FROM example_texts t WHERE t.id = e.id AND t.negative IS NULL)"),
     "mined": ("negative was mined", "e.negative_mined = 1"),
     "edited": ("edited by hand",
                "e.id IN (SELECT example_id FROM example_history WHERE action = 'edit')"),
@@ -49,12 +49,21 @@ SORTS = {
     "margin_desc": "e.q_margin IS NULL, e.q_margin DESC, e.id DESC",
     "duplicate_group": "e.q_dup_group IS NULL, e.q_dup_group ASC, e.id ASC",
     "length_ratio": "e.q_length_ratio IS NULL, e.q_length_ratio ASC, e.id DESC",
-    "positive_length": "length(e.positive) ASC, e.id DESC",
-    "positive_length_desc": "length(e.positive) DESC, e.id DESC",
-    "query_length": "length(e.query) ASC, e.id DESC",
+    "positive_length": "length(t.positive) ASC, e.id DESC",
+    "positive_length_desc": "length(t.positive) DESC, e.id DESC",
+    "query_length": "length(t.query) ASC, e.id DESC",
     "updated": "e.updated_at DESC, e.id DESC",
     "problems": "e.q_problems IS NULL, e.q_margin_flag DESC, e.q_script_flag DESC, e.q_empty_flag DESC,"
                 " e.q_length_flag DESC, e.id DESC",
+}
+
+# Sorts by a quality signal that unchecked examples lack: the checked rows come first, read in
+# order from a partial index on the signal (migration 23), then the unchecked ones by id.
+NULLS_LAST_SORTS = {
+    "margin": ("q_margin", "e.q_margin ASC, e.id DESC", "e.id DESC"),
+    "margin_desc": ("q_margin", "e.q_margin DESC, e.id DESC", "e.id DESC"),
+    "length_ratio": ("q_length_ratio", "e.q_length_ratio ASC, e.id DESC", "e.id DESC"),
+    "duplicate_group": ("q_dup_group", "e.q_dup_group ASC, e.id ASC", "e.id ASC"),
 }
 
 MAX_PAGE_SIZE = 500
@@ -126,8 +135,9 @@ def _blank(value) -> bool:
 
 
 def where_clause(flt: ExampleFilter, alias_search: bool = False) -> tuple[str, list]:
-    """SQL condition over `examples e` for a filter. With alias_search the caller joins the FTS
-    table itself (as `f`) and the search becomes a MATCH on it; otherwise a rowid subquery."""
+    """SQL condition over `e`, either `example_rows e` or `examples e` (the view); conditions on
+    the texts look them up by id. With alias_search the caller joins the FTS table itself and the
+    search becomes a MATCH on it; otherwise a rowid subquery."""
     parts, params = [], []
     if not _blank(flt.status):
         if flt.status not in STATUSES:
@@ -151,13 +161,15 @@ def where_clause(flt: ExampleFilter, alias_search: bool = False) -> tuple[str, l
     if flt.min_chars is not None or flt.max_chars is not None:
         if flt.length_field not in TEXT_FIELDS + ("instruction",):
             raise StudioError("the length filter works on query, positive, negative or instruction")
-        length = f"length(COALESCE(e.{flt.length_field}, ''))"
+        length = f"length(COALESCE(t.{flt.length_field}, ''))"
+        bounds = []
         if flt.min_chars is not None:
-            parts.append(f"{length} >= ?")
+            bounds.append(f"{length} >= ?")
             params.append(int(flt.min_chars))
         if flt.max_chars is not None:
-            parts.append(f"{length} <= ?")
+            bounds.append(f"{length} <= ?")
             params.append(int(flt.max_chars))
+        parts.append(f"EXISTS (SELECT 1 FROM example_texts t WHERE t.id = e.id AND {' AND '.join(bounds)})")
     if flt.ids is not None:
         ids = [int(i) for i in flt.ids]
         parts.append(f"e.id IN (SELECT value FROM json_each(?))")
@@ -192,10 +204,12 @@ def count(db, flt: ExampleFilter, cap: int | None = None) -> int:
             inner, params = "SELECT 1 FROM examples_fts WHERE examples_fts MATCH ?", [match]
         else:
             where, params = where_clause(flt, alias_search=True)
-            inner = f"SELECT 1 FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid WHERE {where}"
+            # CROSS JOIN keeps the search as the outer loop: otherwise SQLite may walk 600k rows of a
+            # status and probe the search index for each one.
+            inner = f"SELECT 1 FROM examples_fts CROSS JOIN example_rows e ON e.id = examples_fts.rowid WHERE {where}"
     else:
         where, params = where_clause(flt)
-        inner = f"SELECT 1 FROM examples e WHERE {where}"
+        inner = f"SELECT 1 FROM example_rows e WHERE {where}"
     if cap is not None:
         return _run(db, f"SELECT COUNT(*) FROM ({inner} LIMIT ?)", params + [cap + 1]).fetchone()[0]
     return _run(db, f"SELECT COUNT(*) FROM ({inner})", params).fetchone()[0]
@@ -204,45 +218,85 @@ def count(db, flt: ExampleFilter, cap: int | None = None) -> int:
 PAGE_COLUMNS = ("id", "family", "language", "status", "instruction", "query", "positive", "negative",
                 "task_id", "template_version_id", "model", "source", "negative_mined", "placeholders",
                 "created_at", "updated_at") + QUALITY_COLUMNS
+_TEXT_COLUMNS = {"instruction", "query", "positive", "negative", "placeholders"}
+_SELECTED = ", ".join(f"{'t' if name in _TEXT_COLUMNS else 'e'}.{name}" for name in PAGE_COLUMNS)
+_WITH_TEXTS = "example_rows e LEFT JOIN example_texts t ON t.id = e.id"
 
 
 def page(db, flt: ExampleFilter, sort: str = "newest", offset: int = 0, limit: int = 50,
          with_total: bool = True) -> Page:
     """One page of examples. With a search, query/positive/negative come back with their
-    matches wrapped in MARK_OPEN/MARK_CLOSE (`*_marked` keys); the plain text stays as is."""
+    matches wrapped in MARK_OPEN/MARK_CLOSE (`*_marked` keys); the plain text stays as is.
+
+    Without a search the page is found among the narrow rows first (ids only, so sorting never
+    drags texts along) and then read in full."""
     if sort not in SORTS:
         raise StudioError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
-    columns = ", ".join(f"e.{name}" for name in PAGE_COLUMNS)
-    searching = bool(fts_query(flt.search or ""))
-    if searching:
+    if fts_query(flt.search or ""):
         where, params = where_clause(flt, alias_search=True)
         marks = ", ".join(f"highlight(examples_fts, {i}, ?, ?) AS {name}_marked"
                           for i, name in enumerate(TEXT_FIELDS))
         order = SORTS[sort]
         if sort == "newest":
             order = "examples_fts.rowid DESC"  # lets FTS5 walk its doclist backwards and stop early
-        sql = (f"SELECT {columns}, {marks} FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid"
-               f" WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
-        params = [MARK_OPEN, MARK_CLOSE] * len(TEXT_FIELDS) + params + [limit, offset]
+        sql = (f"SELECT {_SELECTED}, {marks} FROM examples_fts CROSS JOIN example_rows e ON e.id = examples_fts.rowid"
+               f" LEFT JOIN example_texts t ON t.id = e.id WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?")
+        cursor = _run(db, sql, [MARK_OPEN, MARK_CLOSE] * len(TEXT_FIELDS) + params + [limit, offset])
+        names = [description[0] for description in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     else:
-        where, params = where_clause(flt)
-        sql = f"SELECT {columns} FROM examples e WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?"
-        params = params + [limit, offset]
-    cursor = _run(db, sql, params)
-    names = [description[0] for description in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+        if sort in NULLS_LAST_SORTS:
+            ids = _ids_nulls_last(db, flt, sort, offset, limit)
+        else:
+            where, params = where_clause(flt)
+            source = _WITH_TEXTS if "length(t." in SORTS[sort] else "example_rows e"
+            ids = [row[0] for row in _run(db, f"SELECT e.id FROM {source} WHERE {where} ORDER BY {SORTS[sort]}"
+                                              " LIMIT ? OFFSET ?", params + [limit, offset])]
+        rows = rows_by_id(db, ids)
     total = count(db, flt) if with_total else -1
     return Page(rows=rows, total=total, offset=offset, limit=limit)
+
+
+def rows_by_id(db, ids: list[int]) -> list[dict]:
+    """The page columns of these examples, in this order."""
+    cursor = db.execute(f"SELECT {_SELECTED} FROM {_WITH_TEXTS} WHERE e.id IN (SELECT value FROM json_each(?))",
+                        [json.dumps(ids)])
+    names = [description[0] for description in cursor.description]
+    found = {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
+    return [found[example_id] for example_id in ids if example_id in found]
+
+
+def _ids_nulls_last(db, flt: ExampleFilter, sort: str, offset: int, limit: int) -> list[int]:
+    """A page sorted by a nullable quality signal, in the order SORTS[sort] defines, as two
+    index-ordered reads: the checked rows, then (when the page reaches past them) the unchecked."""
+    column, checked_order, unchecked_order = NULLS_LAST_SORTS[sort]
+    where, params = where_clause(flt)
+
+    def read(condition, order, count_, skip):
+        return [row[0] for row in _run(db, f"SELECT e.id FROM example_rows e WHERE {where} AND {condition}"
+                                           f" ORDER BY {order} LIMIT ? OFFSET ?", params + [count_, skip])]
+
+    ids = read(f"e.{column} IS NOT NULL", checked_order, limit, offset)
+    if len(ids) == limit:
+        return ids
+    if ids:
+        checked = offset + len(ids)
+    else:
+        checked = _run(db, f"SELECT COUNT(*) FROM example_rows e WHERE {where} AND e.{column} IS NOT NULL",
+                       params).fetchone()[0]
+    return ids + read(f"e.{column} IS NULL", unchecked_order, limit - len(ids), max(0, offset - checked))
 
 
 def loose_distinct(db, column: str) -> list:
     """DISTINCT values of an indexed column by hopping through its index (fast at any size)."""
     if column not in ("language", "model", "family", "template_version_id", "source"):
         raise ValueError(column)
-    sql = (f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM examples"
-           f" UNION ALL SELECT (SELECT MIN({column}) FROM examples WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)"
+    # `IS NOT NULL` lets SQLite use the partial indexes of migration 23.
+    sql = (f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM example_rows WHERE {column} IS NOT NULL"
+           f" UNION ALL SELECT (SELECT MIN({column}) FROM example_rows WHERE {column} > v.x) FROM v"
+           f" WHERE v.x IS NOT NULL)"
            f" SELECT x FROM v WHERE x IS NOT NULL")
     return [row[0] for row in db.execute(sql).fetchall()]
 
@@ -273,10 +327,10 @@ def set_status(db, flt: ExampleFilter, status: str, who: str = "user", descripti
         db.execute(
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             f" SELECT e.id, ?, ?, ?, json_object('status', e.status), json_object('status', ?), ?"
-            f" FROM examples e WHERE {where} AND e.status != ?",
+            f" FROM example_rows e WHERE {where} AND e.status != ?",
             [stamp, who, verb, status, action_id, *params, status])
         changed = db.execute(
-            "UPDATE examples SET status = ?, updated_at = ?"
+            "UPDATE example_rows SET status = ?, updated_at = ?"
             " WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
             [status, stamp, action_id]).rowcount
         _finish_action(db, action_id, changed)
@@ -285,6 +339,23 @@ def set_status(db, flt: ExampleFilter, status: str, who: str = "user", descripti
 
 def _all_columns(db) -> list[str]:
     return [row[1] for row in db.execute("PRAGMA table_info(examples)").fetchall()]
+
+
+def _table_columns(db) -> tuple[list[str], list[str]]:
+    """The columns of example_rows and of example_texts (the two halves of the `examples` view)."""
+    rows = [row[1] for row in db.execute("PRAGMA table_info(example_rows)").fetchall()]
+    texts = [row[1] for row in db.execute("PRAGMA table_info(example_texts)").fetchall()]
+    return rows, texts
+
+
+def content_clash(db, content: str, norm: str, example_id: int | None = None) -> int | None:
+    """The id of another example with exactly this content, if any (found through the indexed
+    norm_key: equal content means equal normalised text)."""
+    found = db.execute(
+        "SELECT r.id FROM example_rows r JOIN example_texts t ON t.id = r.id"
+        " WHERE r.norm_key = ? AND t.content_hash = ? AND r.id IS NOT ? LIMIT 1",
+        [norm_key(norm), content, example_id]).fetchone()
+    return found[0] if found else None
 
 
 def delete(db, flt: ExampleFilter, who: str = "user") -> ActionResult:
@@ -299,8 +370,10 @@ def delete(db, flt: ExampleFilter, who: str = "user") -> ActionResult:
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             f" SELECT e.id, ?, ?, 'delete', {row_json}, NULL, ? FROM examples e WHERE {where}",
             [stamp, who, action_id, *params])
+        db.execute("DELETE FROM example_texts WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
+                   [action_id])
         removed = db.execute(
-            "DELETE FROM examples WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
+            "DELETE FROM example_rows WHERE id IN (SELECT example_id FROM example_history WHERE action_id = ?)",
             [action_id]).rowcount
         _finish_action(db, action_id, removed)
     return ActionResult(action_id, removed, f"deleted {removed} example{'s' if removed != 1 else ''}")
@@ -344,10 +417,9 @@ def edit(db, example_id: int, changes: dict, who: str = "user", status: str | No
                    if new.get(name) != old.get(name)]
         if not tracked:
             return ActionResult(None, 0, "nothing changed")
-        clash = db.execute("SELECT id FROM examples WHERE content_hash = ? AND id != ?",
-                           [new["content_hash"], example_id]).fetchone()
+        clash = content_clash(db, new["content_hash"], new["norm_hash"], example_id)
         if clash:
-            raise StudioError(f"this edit makes the example identical to example {clash[0]}; "
+            raise StudioError(f"this edit makes the example identical to example {clash}; "
                               "change it further or reject one of them")
         own_action = action_id is None
         if own_action:
@@ -362,9 +434,18 @@ def edit(db, example_id: int, changes: dict, who: str = "user", status: str | No
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [example_id, stamp, who, kind if text_changed else "status", json.dumps(before, ensure_ascii=False),
              json.dumps(after, ensure_ascii=False), action_id])
-        assignments = ", ".join(f"{name} = ?" for name in tracked)
-        db.execute(f"UPDATE examples SET {assignments}, updated_at = ? WHERE id = ?",
-                   [new[name] for name in tracked] + [stamp, example_id])
+        row_columns, text_columns = _table_columns(db)
+        for_rows = [name for name in tracked if name in row_columns]
+        if "norm_hash" in tracked:
+            for_rows.append("norm_key")
+            new["norm_key"] = norm_key(new["norm_hash"])
+        assignments = "".join(f"{name} = ?, " for name in for_rows)
+        db.execute(f"UPDATE example_rows SET {assignments}updated_at = ? WHERE id = ?",
+                   [new[name] for name in for_rows] + [stamp, example_id])
+        for_texts = [name for name in tracked if name in text_columns]
+        if for_texts:
+            db.execute(f"UPDATE example_texts SET {', '.join(f'{name} = ?' for name in for_texts)} WHERE id = ?",
+                       [new[name] for name in for_texts] + [example_id])
         if own_action:
             _finish_action(db, action_id, 1)
     return ActionResult(action_id, 1, f"saved example {example_id}", [example_id])
@@ -396,7 +477,6 @@ def undo_last(db, who: str = "user") -> ActionResult:
         if action is None:
             raise StudioError("there is nothing to undo")
         aid = action["id"]
-        columns = _all_columns(db)
         undo_id = _new_action(db, who, "undo", f"undo: {action['description']}", None)
         stamp = now()
         # The undo is history too: its before/after are the action's after/before.
@@ -404,30 +484,76 @@ def undo_last(db, who: str = "user") -> ActionResult:
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             " SELECT example_id, ?, ?, 'undo', after, before, ? FROM example_history WHERE action_id = ?",
             [stamp, who, undo_id, aid])
+        row_columns, text_columns = _table_columns(db)
         if action["kind"] == "delete":
-            names = ", ".join(columns)
-            values = ", ".join(f"json_extract(h.before, '$.{name}')" for name in columns)
-            restored = db.execute(
-                f"INSERT OR IGNORE INTO examples ({names}) SELECT {values} FROM example_history h"
-                " WHERE h.action_id = ? ORDER BY h.example_id", [aid]).rowcount
+            restored = _restore_deleted(db, aid, row_columns, text_columns)
         else:
-            keys = [row[0] for row in db.execute(
-                "SELECT DISTINCT j.key FROM example_history h, json_each(h.before) j WHERE h.action_id = ?",
-                [aid]).fetchall() if row[0] in columns and row[0] != "id"]
-            sets = ", ".join(
-                f"{key} = CASE WHEN json_type(h.before, '$.{key}') IS NULL THEN examples.{key}"
-                f" ELSE json_extract(h.before, '$.{key}') END" for key in keys)
-            try:
-                restored = db.execute(
-                    f"UPDATE examples SET {sets}, updated_at = ? FROM example_history h"
-                    " WHERE h.action_id = ? AND h.example_id = examples.id", [stamp, aid]).rowcount if keys else 0
-            except sqlite3.IntegrityError:
-                raise StudioError("undo would make an example identical to another one; edit or delete that one "
-                                  "first") from None
+            restored = _restore_changed(db, aid, stamp, row_columns, text_columns)
         db.execute("UPDATE curation_actions SET undone_at = ?, undone_by = ? WHERE id = ?", [stamp, who, aid])
         _finish_action(db, undo_id, restored)
     return ActionResult(undo_id, restored, f"undid “{action['description']}” ({restored} example"
                                            f"{'s' if restored != 1 else ''})")
+
+
+def _before(name: str) -> str:
+    return f"json_extract(h.before, '$.{name}')"
+
+
+def _restore_deleted(db, aid: int, row_columns: list[str], text_columns: list[str]) -> int:
+    """Put deleted examples back from their history rows, except where the id is taken again or the
+    same content exists again (an import after the delete)."""
+    db.execute("DROP TABLE IF EXISTS temp.undo_ids")
+    db.execute("CREATE TEMP TABLE undo_ids (id INTEGER PRIMARY KEY, history_id INTEGER NOT NULL)")
+    db.execute(
+        "INSERT OR IGNORE INTO temp.undo_ids (id, history_id) SELECT h.example_id, h.id FROM example_history h"
+        " WHERE h.action_id = ? AND h.example_id NOT IN (SELECT id FROM example_rows)"
+        " AND NOT EXISTS (SELECT 1 FROM example_rows r JOIN example_texts t ON t.id = r.id"
+        f"  WHERE r.norm_key = {norm_key_sql(_before('norm_hash'))} AND t.content_hash = {_before('content_hash')})"
+        " ORDER BY h.example_id", [aid])
+    rows = [name for name in row_columns if name != "norm_key"]
+    db.execute(
+        f"INSERT INTO example_rows ({', '.join(rows)}, norm_key)"
+        f" SELECT {', '.join(_before(name) for name in rows)}, {norm_key_sql(_before('norm_hash'))}"
+        " FROM temp.undo_ids u JOIN example_history h ON h.id = u.history_id ORDER BY u.id")
+    restored = db.execute(
+        f"INSERT INTO example_texts ({', '.join(text_columns)})"
+        f" SELECT {', '.join(_before(name) for name in text_columns)}"
+        " FROM temp.undo_ids u JOIN example_history h ON h.id = u.history_id ORDER BY u.id").rowcount
+    db.execute("DROP TABLE temp.undo_ids")
+    return restored
+
+
+def _restore_changed(db, aid: int, stamp: str, row_columns: list[str], text_columns: list[str]) -> int:
+    """Set the fields an action changed back to their `before` values."""
+    keys = [row[0] for row in db.execute(
+        "SELECT DISTINCT j.key FROM example_history h, json_each(h.before) j WHERE h.action_id = ?",
+        [aid]).fetchall() if row[0] != "id"]
+
+    def sets(table, names):
+        return [f"{key} = CASE WHEN json_type(h.before, '$.{key}') IS NULL THEN {table}.{key}"
+                f" ELSE {_before(key)} END" for key in names]
+
+    for_rows = sets("example_rows", [key for key in keys if key in row_columns and key != "norm_key"])
+    if "norm_hash" in keys:
+        for_rows.append(f"norm_key = CASE WHEN json_type(h.before, '$.norm_hash') IS NULL THEN example_rows.norm_key"
+                        f" ELSE {norm_key_sql(_before('norm_hash'))} END")
+    restored = db.execute(
+        f"UPDATE example_rows SET {''.join(part + ', ' for part in for_rows)}updated_at = ? FROM example_history h"
+        " WHERE h.action_id = ? AND h.example_id = example_rows.id", [stamp, aid]).rowcount
+    for_texts = sets("example_texts", [key for key in keys if key in text_columns])
+    if for_texts:
+        db.execute(f"UPDATE example_texts SET {', '.join(for_texts)} FROM example_history h"
+                   " WHERE h.action_id = ? AND h.example_id = example_texts.id", [aid])
+    if "content_hash" in keys:
+        clash = db.execute(
+            "SELECT 1 FROM example_history h JOIN example_rows a ON a.id = h.example_id"
+            " JOIN example_texts ta ON ta.id = a.id"
+            " JOIN example_rows b ON b.norm_key = a.norm_key AND b.id != a.id"
+            " JOIN example_texts tb ON tb.id = b.id AND tb.content_hash = ta.content_hash"
+            " WHERE h.action_id = ? LIMIT 1", [aid]).fetchone()
+        if clash:
+            raise StudioError("undo would make an example identical to another one; edit or delete that one first")
+    return restored
 
 
 def history(db, example_id: int) -> list[dict]:

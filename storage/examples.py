@@ -2,23 +2,40 @@
 
 import hashlib
 import json
+import sqlite3
 import sys
 import unicodedata
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 
+from storage import search_backlog
 from storage.db import now, transaction
 
 STATUSES = ("pending", "accepted", "rejected")
 CONTENT_FIELDS = ("instruction", "query", "positive", "negative")
 PROVENANCE_FIELDS = ("task_id", "template_version_id", "model", "raw_response", "prompt_tokens",
                      "completion_tokens", "cost", "job_id")
-INSERT_BATCH = 500
+
+
+def _json_literal(text: str | None) -> bytes:
+    """json.dumps(text, ensure_ascii=False) as UTF-8. Text without quotes, backslashes or control
+    characters (most of it) is its own literal; only the rest goes through the escaper."""
+    if text is None:
+        return b"null"
+    raw = text.encode("utf-8")
+    if len(raw.translate(None, _NEEDS_ESCAPE)) == len(raw):
+        return b'"' + raw + b'"'
+    return encode_basestring(text).encode("utf-8")
 
 
 def content_hash(instruction, query, positive, negative) -> str:
-    """The exact-duplicate key: the four texts as they are."""
-    payload = json.dumps([instruction or "", query, positive, negative], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """The exact-duplicate key: the four texts as they are.
+
+    sha256 of json.dumps([instruction or "", query, positive, negative], ensure_ascii=False), built
+    directly (json.dumps sets up a new encoder on every call, which cost more than the hashing).
+    The values must never change: stored rows and the demo's held-out list are keyed by them."""
+    payload = b"[" + b", ".join(map(_json_literal, (instruction or "", query, positive, negative))) + b"]"
+    return hashlib.sha256(payload).hexdigest()
 
 
 def _punctuation() -> tuple[frozenset, bytes]:
@@ -27,26 +44,78 @@ def _punctuation() -> tuple[frozenset, bytes]:
 
 
 _PUNCTUATION, _ASCII_PUNCTUATION = _punctuation()
+_ASCII = bytes(range(128))
+# One bytes.translate pass lower-cases ASCII letters and turns the separators that str.split() knows
+# but bytes.split() does not (\x1c-\x1f) into spaces; whitespace runs are then collapsed by replace.
+_FOLD = bytearray(range(256))
+for _code in range(ord("A"), ord("Z") + 1):
+    _FOLD[_code] = _code + 32
+for _code in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F):
+    _FOLD[_code] = 0x20
+_FOLD = bytes(_FOLD)
+# Non-ASCII characters str.split() treats as whitespace (NFKC maps most other spaces to U+0020).
+_UNICODE_SPACES = frozenset(ch for ch in map(chr, range(128, sys.maxunicode + 1)) if ch.isspace())
+_CONTROL = bytes(range(0x20))
+_NEEDS_ESCAPE = _CONTROL + b'"\\'
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
+
+
+def _squeeze(raw: bytes) -> bytes:
+    while b"  " in raw:
+        raw = raw.replace(b"  ", b" ")
+    return raw.strip(b" ")
+
+
+def _folded_utf8(text: str) -> bytes:
+    """normalize_text(text) as UTF-8, working on bytes (ASCII bytes never occur inside a multi-byte
+    UTF-8 sequence, so translating and replacing them is safe)."""
+    if text.isascii():
+        return _squeeze(text.encode("ascii").translate(_FOLD, _ASCII_PUNCTUATION))
+    raw = unicodedata.normalize("NFKC", text).casefold().encode("utf-8").translate(_FOLD, _ASCII_PUNCTUATION)
+    others = raw.translate(None, _ASCII).decode("utf-8")  # just the non-ASCII characters, usually few
+    for mark in _PUNCTUATION.intersection(others):
+        raw = raw.replace(mark.encode("utf-8"), b"")
+    if _UNICODE_SPACES.intersection(others):
+        return " ".join(raw.decode("utf-8").split()).encode("utf-8")
+    return _squeeze(raw)
 
 
 def normalize_text(text: str | None) -> str:
     """Case, whitespace, punctuation and Unicode form folded away."""
     if not text:
         return ""
-    if text.isascii():
-        # Same result as the general path (NFKC and casefold are lower() on ASCII), ten times faster.
-        text = text.lower().encode("ascii").translate(None, _ASCII_PUNCTUATION).decode("ascii")
-    else:
-        text = unicodedata.normalize("NFKC", text).casefold()
-        for mark in _PUNCTUATION.intersection(text):
-            text = text.replace(mark, "")
-    return " ".join(text.split())
+    return _folded_utf8(text).decode("utf-8")
+
+
+def _folded_json(text: str | None) -> bytes:
+    if not text:
+        return b'""'
+    folded = _folded_utf8(text)
+    if len(folded.translate(None, _CONTROL)) == len(folded):  # quotes and backslashes are punctuation: gone
+        return b'"' + folded + b'"'
+    return encode_basestring(folded.decode("utf-8")).encode("utf-8")
 
 
 def norm_hash(instruction, query, positive, negative) -> str:
-    payload = json.dumps([normalize_text(value) for value in (instruction, query, positive, negative)],
-                         ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """sha256 of json.dumps([normalize_text(...) of the four], ensure_ascii=False), built directly."""
+    payload = b"[" + b", ".join(map(_folded_json, (instruction, query, positive, negative))) + b"]"
+    return hashlib.sha256(payload).hexdigest()
+
+
+NORM_KEY_DIGITS = 15
+
+
+def norm_key(norm_hash_hex: str | None) -> int | None:
+    """The indexed duplicate key: the first 60 bits of the normalised hash (rows with equal keys are
+    then compared by the whole hash)."""
+    return int(norm_hash_hex[:NORM_KEY_DIGITS], 16) if norm_hash_hex else None
+
+
+def norm_key_sql(expression: str) -> str:
+    """norm_key() in SQL, for triggers, which run in connections without our Python functions."""
+    digits = [f"(instr('0123456789abcdef', substr({expression}, {i + 1}, 1)) - 1) * {16 ** (NORM_KEY_DIGITS - 1 - i)}"
+              for i in range(NORM_KEY_DIGITS)]
+    return "(" + " + ".join(digits) + ")"
 
 
 @dataclass
@@ -56,37 +125,124 @@ class InsertResult:
     ids: list[int] = field(default_factory=list)
 
 
-_INSERT_SQL = (
+_INSERT_SQL = (  # the single-table store before migration 23
     "INSERT OR IGNORE INTO examples (family, language, instruction, query, positive, negative, status,"
     " task_id, template_version_id, placeholders, model, raw_response, prompt_tokens,"
     " completion_tokens, cost, job_id, source, negative_mined, content_hash, norm_hash,"
     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+ROW_INSERT = ("INSERT INTO example_rows (id, family, language, status, task_id, template_version_id, model,"
+              " prompt_tokens, completion_tokens, cost, job_id, source, negative_mined, norm_key, created_at,"
+              " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+TEXT_INSERT = ("INSERT INTO example_texts (id, instruction, query, positive, negative, placeholders, raw_response,"
+               " content_hash, norm_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+LOOKUP_BATCH = 500
+# Up to this many new examples are added to the search index inside the inserting transaction
+# (~50 ms per thousand); a larger insert (an import) commits its rows at once and leaves them in
+# storage.search_backlog, which a background thread indexes in steps while search says so.
+SYNC_INDEX_LIMIT = 5_000
+
+
+def _placeholders_text(value):
+    return _JSON.encode(value) if isinstance(value, dict) else value
 
 
 def _values(row: dict, exact: str, folded: str, stamp: str) -> list:
-    placeholders = row.get("placeholders")
     return [row["family"], row.get("language") or "English", row.get("instruction") or "", row["query"],
             row["positive"], row.get("negative"), row.get("status") or "pending",
-            *[row.get(name) for name in PROVENANCE_FIELDS[:2]],
-            json.dumps(placeholders, ensure_ascii=False) if isinstance(placeholders, dict) else placeholders,
+            *[row.get(name) for name in PROVENANCE_FIELDS[:2]], _placeholders_text(row.get("placeholders")),
             *[row.get(name) for name in PROVENANCE_FIELDS[2:]],
             row.get("source") or "generated", int(bool(row.get("negative_mined"))), exact, folded, stamp, stamp]
 
 
-def insert_examples(db, rows: list[dict]) -> InsertResult:
-    """Insert examples in one transaction, skipping exact and normalised-text duplicates."""
+def _refused() -> ValueError:
+    return ValueError("the store refused an example: it needs a family, a query and a positive,"
+                      f" and a status among {', '.join(STATUSES)}")
+
+
+def split_schema(db) -> bool:
+    """Whether the store has the narrow row table of migration 23 (older stores are upgraded on open;
+    only a store opened without migrating can be older)."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'example_rows'").fetchone() is not None
+
+
+def insert_examples(db, rows: list[dict], index_now: bool | None = None, background: bool = True) -> InsertResult:
+    """Insert examples in one transaction, skipping exact and normalised-text duplicates.
+
+    The rows are durable when this returns. They are searchable at once unless the insert is
+    larger than SYNC_INDEX_LIMIT (or index_now=False): then the search index catches up in a
+    background thread (or, with background=False, when the caller runs search_backlog.catch_up)
+    and storage.search_backlog.waiting says how many are still waiting."""
     result = InsertResult()
     stamp = now()
     hashed = []
     for row in rows:
+        if row.get("family") is None or row.get("query") is None or row.get("positive") is None or (
+                row.get("status") or "pending") not in STATUSES:
+            raise _refused()
         texts = [row.get(name) for name in CONTENT_FIELDS]
         hashed.append((row, content_hash(*texts), norm_hash(*texts)))
+    if not split_schema(db):
+        return _insert_single_table(db, hashed, stamp)
+    deferred = False
+    with transaction(db):
+        fresh_rows, fresh_texts, seen = [], [], set()
+        last = db.execute("SELECT COALESCE(MAX(id), 0) FROM example_rows").fetchone()[0]
+        for start in range(0, len(hashed), LOOKUP_BATCH):
+            batch = hashed[start:start + LOOKUP_BATCH]
+            keys = list({norm_key(item[2]) for item in batch})
+            # Equal 60-bit keys are compared by the whole hash, which lives with the texts.
+            stored = {found for (found,) in db.execute(
+                "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
+                f" WHERE r.norm_key IN ({', '.join('?' for _ in keys)})", keys)}
+            for row, exact, fold in batch:
+                if fold in stored or fold in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(fold)
+                new_id = last + 1 + len(fresh_rows)
+                fresh_rows.append((new_id, row["family"], row.get("language") or "English", row.get("status") or "pending",
+                                   row.get("task_id"), row.get("template_version_id"), row.get("model"),
+                                   row.get("prompt_tokens"), row.get("completion_tokens"), row.get("cost"),
+                                   row.get("job_id"), row.get("source") or "generated",
+                                   int(bool(row.get("negative_mined"))), norm_key(fold), stamp, stamp))
+                fresh_texts.append((new_id, row.get("instruction") or "", row["query"], row["positive"],
+                                    row.get("negative"), _placeholders_text(row.get("placeholders")),
+                                    row.get("raw_response"), exact, fold))
+        if not fresh_rows:
+            return result
+        first, final = last + 1, last + len(fresh_rows)
+        deferred = (len(fresh_rows) > SYNC_INDEX_LIMIT) if index_now is None else not index_now
+        # The row trigger would index one example at a time; one INSERT ... SELECT over the new
+        # rows costs a quarter of that (see migration 21), or the backlog takes them.
+        db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
+        try:
+            db.conn.executemany(ROW_INSERT, fresh_rows)
+            db.conn.executemany(TEXT_INSERT, fresh_texts)
+        except sqlite3.IntegrityError:
+            raise _refused() from None
+        finally:
+            db.execute("DELETE FROM fts_bulk_load")
+        if deferred:
+            search_backlog.add(db, first, final)
+        else:
+            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
+                       " SELECT id, query, positive, negative FROM example_texts WHERE id BETWEEN ? AND ?",
+                       [first, final])
+        result.inserted = len(fresh_rows)
+        result.ids = list(range(first, final + 1))
+    if deferred and background:
+        search_backlog.start_indexer(db)
+    return result
+
+
+def _insert_single_table(db, hashed: list, stamp: str) -> InsertResult:
+    """insert_examples for a store from before migration 23 (only ever opened unmigrated)."""
+    result = InsertResult()
     seen: set[str] = set()
-    # A store older than migration 21 has no search index to feed.
     bulk_index = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_bulk_load'").fetchone() is not None
     with transaction(db):
-        for start in range(0, len(hashed), INSERT_BATCH):
-            batch = hashed[start:start + INSERT_BATCH]
+        for start in range(0, len(hashed), LOOKUP_BATCH):
+            batch = hashed[start:start + LOOKUP_BATCH]
             folded = list({item[2] for item in batch})
             stored = {found for (found,) in db.execute(
                 f"SELECT norm_hash FROM examples WHERE norm_hash IN ({', '.join('?' for _ in folded)})", folded)}
@@ -99,28 +255,73 @@ def insert_examples(db, rows: list[dict]) -> InsertResult:
                 fresh.append(_values(row, exact, fold, stamp))
             if not fresh:
                 continue
-            # Rows get ids one above the largest so far; inside our write lock that is predictable,
-            # which lets the batch go through executemany and still report each id.
             last = db.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
-            # The search index takes the whole batch in one statement (see migration 21).
-            if not bulk_index:
-                inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
-            else:
+            if bulk_index:
                 db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
-                try:
-                    inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
-                finally:
-                    # Also when the insert failed part way: a caller that goes on inside its own
-                    # transaction must find every row indexed and the row trigger back in charge.
+            try:
+                inserted = db.conn.executemany(_INSERT_SQL, fresh).rowcount
+            finally:
+                if bulk_index:
                     db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
                                " SELECT id, query, positive, negative FROM examples WHERE id > ?", [last])
                     db.execute("DELETE FROM fts_bulk_load")
             if inserted != len(fresh):
-                raise ValueError("the store refused an example: it needs a family, a query and a positive,"
-                                 f" and a status among {', '.join(STATUSES)}")
+                raise _refused()
             result.inserted += inserted
             result.ids.extend(range(last + 1, last + 1 + inserted))
     return result
+
+
+# Column order of the `examples` view: that of the single table it replaced, then any column a
+# later migration adds to example_rows or example_texts.
+VIEW_ORDER = ["id", "family", "language", "instruction", "query", "positive", "negative", "status", "task_id",
+              "template_version_id", "placeholders", "model", "raw_response", "prompt_tokens", "completion_tokens",
+              "cost", "job_id", "source", "negative_mined", "content_hash", "norm_hash", "created_at", "updated_at",
+              "q_margin", "q_margin_flag", "q_dup_group", "q_dup_size", "q_length_ratio", "q_length_flag",
+              "q_script_flag", "q_empty_flag", "q_problems", "q_model", "q_at"]
+# What an INSERT through the view gets for a column it leaves out (views have no defaults).
+VIEW_DEFAULTS = {"language": "'English'", "instruction": "''", "status": "'pending'", "source": "'generated'",
+                 "negative_mined": "0", "created_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+                 "updated_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"}
+
+
+def create_examples_view(db) -> None:
+    """(Re)create the `examples` view and its write triggers from the columns of example_rows and
+    example_texts. A migration that adds a column to either table calls this afterwards."""
+    rows = [row[1] for row in db.execute("PRAGMA table_info(example_rows)").fetchall()]
+    texts = [row[1] for row in db.execute("PRAGMA table_info(example_texts)").fetchall() if row[1] != "id"]
+    known = set(rows) | set(texts)
+    order = [name for name in VIEW_ORDER if name in known]
+    order += [name for name in rows + texts if name not in order]
+    db.execute("DROP VIEW IF EXISTS examples")
+    # Each text column is its own lookup by primary key, evaluated only when a query uses it: a
+    # count, GROUP BY or filter on short columns never touches example_texts. (A LEFT JOIN would
+    # read the texts of every row in aggregates, which SQLite does not drop joins from.)
+    selected = [f"(SELECT t.{name} FROM example_texts t WHERE t.id = r.id) AS {name}" if name in texts else f"r.{name}"
+                for name in order]
+    db.execute(f"CREATE VIEW examples AS SELECT {', '.join(selected)} FROM example_rows r")
+
+    def value(name):
+        if name == "norm_key":
+            return f"COALESCE(new.norm_key, {norm_key_sql('new.norm_hash')})"
+        return f"COALESCE(new.{name}, {VIEW_DEFAULTS[name]})" if name in VIEW_DEFAULTS else f"new.{name}"
+
+    row_columns = [name for name in rows if name != "id"]
+    db.execute(f"""CREATE TRIGGER examples_view_insert INSTEAD OF INSERT ON examples BEGIN
+        INSERT INTO example_rows (id, {', '.join(row_columns)}) VALUES (new.id, {', '.join(map(value, row_columns))});
+        INSERT INTO example_texts (id, {', '.join(texts)}) VALUES (last_insert_rowid(), {', '.join(map(value, texts))});
+    END""")
+    row_sets = ", ".join(f"{name} = new.{name}" for name in row_columns if name != "norm_key")
+    text_sets = ", ".join(f"{name} = new.{name}" for name in texts)
+    text_changed = " OR ".join(f"new.{name} IS NOT old.{name}" for name in texts)
+    db.execute(f"""CREATE TRIGGER examples_view_update INSTEAD OF UPDATE ON examples BEGIN
+        UPDATE example_rows SET {row_sets}, norm_key = {norm_key_sql('new.norm_hash')} WHERE id = old.id;
+        UPDATE example_texts SET {text_sets} WHERE id = old.id AND ({text_changed});
+    END""")
+    db.execute("""CREATE TRIGGER examples_view_delete INSTEAD OF DELETE ON examples BEGIN
+        DELETE FROM example_texts WHERE id = old.id;
+        DELETE FROM example_rows WHERE id = old.id;
+    END""")
 
 
 def get_example(db, example_id: int) -> dict | None:

@@ -6,15 +6,16 @@ import pytest
 
 import storage.db as db_module
 from storage.db import apply_migrations, open_db, schema_version, transaction
-from storage.examples import insert_examples
+from storage.examples import create_examples_view, insert_examples
 
 
 def test_new_database_uses_wal_and_a_busy_timeout(db_path):
     db = open_db(db_path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
-    assert {"template_versions", "tasks", "examples", "jobs", "runs", "run_metrics", "evaluations"} <= set(
-        db.table_names())
+    assert {"template_versions", "tasks", "example_rows", "example_texts", "jobs", "runs", "run_metrics",
+            "evaluations"} <= set(db.table_names())
+    assert "examples" in db.view_names()  # the narrow rows and their texts, as one (see migration 23)
 
 
 def test_older_schema_upgrades_without_losing_rows(db_path, monkeypatch):
@@ -29,8 +30,10 @@ def test_older_schema_upgrades_without_losing_rows(db_path, monkeypatch):
     monkeypatch.undo()
 
     # A later release adds a migration; opening the old file applies it once and keeps the data.
+    # (Since migration 23 a new example column goes into example_rows, and the view is rebuilt.)
     def add_column(db):
-        db.execute("ALTER TABLE examples ADD COLUMN reviewer TEXT DEFAULT 'nobody'")
+        db.execute("ALTER TABLE example_rows ADD COLUMN reviewer TEXT DEFAULT 'nobody'")
+        create_examples_view(db)
 
     later = types.SimpleNamespace(apply=add_column)
     real = db_module.available_migrations()

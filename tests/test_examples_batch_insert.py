@@ -4,7 +4,7 @@ import re
 import unicodedata
 
 from storage.db import open_db
-from storage.examples import INSERT_BATCH, get_example, insert_examples, normalize_text
+from storage.examples import LOOKUP_BATCH, get_example, insert_examples, normalize_text
 from tests.example_rows import make_rows
 
 
@@ -23,10 +23,10 @@ def test_fast_normalisation_equals_the_reference_definition():
 
 def test_batched_insert_reports_the_real_ids_across_batches(db_path):
     db = open_db(db_path)
-    rows = make_rows(INSERT_BATCH + 37)
+    rows = make_rows(LOOKUP_BATCH + 37)
     rows.insert(600, dict(rows[10]))  # a duplicate inside the call, in a later batch
     result = insert_examples(db, rows)
-    assert (result.inserted, result.duplicates) == (INSERT_BATCH + 37, 1)
+    assert (result.inserted, result.duplicates) == (LOOKUP_BATCH + 37, 1)
     for example_id, row in zip(result.ids, [r for i, r in enumerate(rows) if i != 600]):
         assert get_example(db, example_id)["query"] == row["query"]
     again = insert_examples(db, make_rows(3) + make_rows(2, seed=9))

@@ -19,7 +19,9 @@ from studio.errors import StudioError
 from studio.families import load_families
 
 CHUNK = 256            # examples encoded and written per step (progress and cancel granularity)
-SIMILARITY_BLOCK = 1024
+ROW_BLOCK = 1024       # near-duplicate search compares tiles of ROW_BLOCK x COLUMN_BLOCK vectors:
+COLUMN_BLOCK = 8192    # 32 MB of similarities at a time, however many examples there are
+TOP_K = 16             # most near-duplicate links kept per example and tile
 
 
 @dataclass
@@ -47,8 +49,14 @@ def encode_queries_by_instruction(model, rows: list[dict], batch_size: int) -> n
     return out
 
 
-def union_groups(vectors: np.ndarray, threshold: float) -> list[int]:
-    """Parent index of each row's near-duplicate group (its own index when alone)."""
+def union_groups(vectors: np.ndarray, threshold: float, top_k: int = TOP_K) -> list[int]:
+    """Parent index of each row's near-duplicate group (its own index when alone).
+
+    Rows are unit vectors; a pair above the threshold joins two groups. The similarities are
+    computed tile by tile (never an n x n matrix), each pair once, and from one tile a row keeps
+    at most its top_k partners above the threshold, so a thousand copies of one text cost
+    thousands of links, not a million; the copies still end up in one group, since each of them
+    links to some of the others."""
     parent = list(range(len(vectors)))
 
     def find(i: int) -> int:
@@ -57,16 +65,26 @@ def union_groups(vectors: np.ndarray, threshold: float) -> list[int]:
             i = parent[i]
         return i
 
-    for start in range(0, len(vectors), SIMILARITY_BLOCK):
-        block = vectors[start:start + SIMILARITY_BLOCK] @ vectors[start:].T
-        rows, cols = np.nonzero(block > threshold)
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            i, j = start + r, start + c
-            if j > i:
-                a, b = find(i), find(j)
+    n = len(vectors)
+    for start in range(0, n, ROW_BLOCK):
+        block = vectors[start:start + ROW_BLOCK]
+        for column in range(start, n, COLUMN_BLOCK):
+            sims = block @ vectors[column:column + COLUMN_BLOCK].T
+            if column < start + len(block):  # the tile crosses the diagonal: keep pairs i < j only
+                i = np.arange(start, start + len(block))[:, None]
+                j = np.arange(column, column + sims.shape[1])[None, :]
+                sims[j <= i] = -np.inf
+            hits = sims > threshold
+            crowded = np.nonzero(hits.sum(axis=1) > top_k)[0]
+            for r in crowded.tolist():
+                best = np.argpartition(-sims[r], top_k)[:top_k]
+                hits[r] = False
+                hits[r, best] = True
+            for r, c in zip(*(part.tolist() for part in np.nonzero(hits))):
+                a, b = find(start + r), find(column + c)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    return [find(i) for i in range(len(vectors))]
+    return [find(i) for i in range(n)]
 
 
 def run_quality_job(job, settings: QualitySettings) -> dict:
@@ -131,7 +149,7 @@ def run_quality_job(job, settings: QualitySettings) -> dict:
                 stats["empty_flags"] += checks["q_empty_flag"]
             with transaction(db):
                 db.conn.executemany(
-                    "UPDATE examples SET q_margin = ?, q_margin_flag = ?, q_length_ratio = ?, q_length_flag = ?,"
+                    "UPDATE example_rows SET q_margin = ?, q_margin_flag = ?, q_length_ratio = ?, q_length_flag = ?,"
                     " q_script_flag = ?, q_empty_flag = ?, q_problems = ?, q_model = ?, q_at = ? WHERE id = ?",
                     updates)
             job.progress(min(start + CHUNK, len(ids)), len(ids), "encoding and checking examples", stats=stats)
@@ -166,10 +184,10 @@ def _store_duplicate_groups(db, ids, vectors, statuses, threshold) -> tuple[int,
         keep = min(accepted) if accepted else min(group)
         updates.extend([keep, len(group), example_id] for example_id in group)
     with transaction(db):
-        db.conn.executemany("UPDATE examples SET q_dup_group = ?, q_dup_size = ? WHERE id = ?", updates)
+        db.conn.executemany("UPDATE example_rows SET q_dup_group = ?, q_dup_size = ? WHERE id = ?", updates)
         # A duplicate's problem list says so, for the table's problems column.
         db.conn.executemany(
-            "UPDATE examples SET q_problems = CASE WHEN q_problems IS NULL THEN ? ELSE q_problems || '; ' || ? END"
+            "UPDATE example_rows SET q_problems = CASE WHEN q_problems IS NULL THEN ? ELSE q_problems || '; ' || ? END"
             " WHERE id = ? AND q_dup_group != id",
             [[f"near-duplicate of {keep}"] * 2 + [example_id] for keep, _, example_id in updates if keep])
     return groups, extra

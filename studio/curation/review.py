@@ -9,7 +9,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from storage import curation
+from storage import curation, search_backlog
 from storage.curation import FLAGS, MARK_CLOSE, MARK_OPEN, SORTS, ExampleFilter
 from storage.db import open_db
 from studio.errors import StudioError
@@ -80,8 +80,12 @@ class TableView:
     page_size: int
     filter: dict
     capped: bool = False   # the total is a lower bound (search with very many matches)
+    indexing: int = 0      # newest examples the search index has not taken in yet
 
     def caption(self) -> str:
+        return self._counts() + self._indexing_note()
+
+    def _counts(self) -> str:
         if self.total == 0:
             return "No examples match these filters."
         first = self.page * self.page_size + 1
@@ -90,6 +94,12 @@ class TableView:
             return (f"Examples {first:,}–{last:,} of **more than {SEARCH_COUNT_CAP:,}** matching · page "
                     f"{self.page + 1:,} (add words or filters to narrow the search)")
         return f"Examples {first:,}–{last:,} of **{self.total:,}** matching · page {self.page + 1:,} of {self.pages:,}"
+
+    def _indexing_note(self) -> str:
+        if not self.indexing:
+            return ""
+        return (f"  \n*Indexing {self.indexing:,} newly added examples for search…* Search does not find them"
+                " yet; every other filter does. Refresh in a moment.")
 
 
 def build_filter(status=ALL, family=ALL, language=ALL, model=ALL, template_version_id=None, task_id=None,
@@ -150,8 +160,11 @@ def table_view(db, flt: ExampleFilter, sort: str = "newest", page: int = 0,
     pages = max(1, -(-total // page_size))
     page = max(0, min(int(page or 0), pages - 1))
     result = curation.page(db, flt, sort=sort_key(sort), offset=page * page_size, limit=page_size, with_total=False)
+    indexing = search_backlog.waiting(db)
+    if indexing:
+        search_backlog.start_indexer(db)  # no-op while one runs; resumes a backlog a stopped process left
     return TableView(rows=table_rows(result.rows), ids=[row["id"] for row in result.rows], total=total, page=page,
-                     pages=pages, page_size=page_size, filter=flt.to_dict(), capped=capped)
+                     pages=pages, page_size=page_size, filter=flt.to_dict(), capped=capped, indexing=indexing)
 
 
 @dataclass
