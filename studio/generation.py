@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from storage import tasks as task_rows
 from storage.db import now, open_db, transaction
-from storage.examples import insert_examples
+from storage.examples import CONTENT_FIELDS, content_hash, insert_examples
 from storage import jobs as job_rows
 from studio.errors import StudioError
 from studio.families import Family, load_family
@@ -242,11 +242,11 @@ class Recorder:
         stamp = now()
         stats = self.stats
         with transaction(self.db):
+            stored = iter(self._insert_rows([outcome.row for outcome in pending if outcome.row is not None]))
             for outcome in pending:
                 if outcome.row is not None:
-                    result = insert_examples(self.db, [outcome.row])
-                    kind = "inserted" if result.inserted else "duplicate"
-                    example_id = result.ids[0] if result.ids else None
+                    example_id = next(stored)
+                    kind = "inserted" if example_id is not None else "duplicate"
                 else:
                     kind, example_id = "failed", None
                     self.db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
@@ -275,6 +275,26 @@ class Recorder:
                                 [self.job_id, self.plan.task_of(item), self.plan.family, reason, stamp])
                 stats.request_errors += 1
                 stats.failure_samples = (stats.failure_samples + [{"reason": reason, "raw": ""}])[-SAMPLE_FAILURES:]
+
+    def _insert_rows(self, rows: list[dict]) -> list[int | None]:
+        """Insert the rows in one call (one row at a time costs ~0.2 ms more per row); returns each
+        row's new example id, or None for a duplicate.
+
+        The store reports only the new ids, so each row is matched to one by its exact text: a row
+        was inserted when a new example holds that text, and the first such row owns it (a later
+        identical row is the duplicate)."""
+        if not rows:
+            return []
+        result = insert_examples(self.db, rows)
+        new = {}
+        for start in range(0, len(result.ids), 500):
+            ids = result.ids[start:start + 500]
+            new.update(self.db.execute(f"SELECT content_hash, id FROM examples WHERE id IN ({', '.join('?' * len(ids))})",
+                                       ids).fetchall())
+        owners = [new.pop(content_hash(*(row.get(name) for name in CONTENT_FIELDS)), None) for row in rows]
+        if sum(owner is not None for owner in owners) != result.inserted:
+            raise RuntimeError("the inserted examples do not match the generated rows")  # the store changed its contract
+        return owners
 
 
 # --- the job -------------------------------------------------------------------------------

@@ -117,6 +117,36 @@ def test_exact_and_normalised_duplicates_are_skipped_and_counted(db_path, fake):
     assert sorted(outcomes.values()) == ["duplicate", "inserted", "inserted"]
 
 
+def test_one_flush_maps_each_row_to_its_example_or_marks_it_duplicate(db_path):
+    """A flush inserts its rows in one call; each item still gets its own example id or 'duplicate'."""
+    from storage.examples import insert_examples
+    from studio.generation import Outcome, Recorder, Stats
+    from tests.example_rows import make_rows
+
+    db = open_db(db_path)
+    job = JobContext.create(db_path, "generate", {"family": "short-long"})
+    plan = create_plan(db, job.job_id, "sts", per_task=7)
+    a, b, stored = make_rows(3, seed=3, family="short-short", negative=None)
+    insert_examples(db, [stored])
+    folded = dict(a, query=a["query"].upper() + " !")     # a normalised duplicate of a
+    rows = [a, dict(stored, positive=stored["positive"] + "."), folded, b, dict(a), dict(b)]
+    recorder = Recorder(db, plan, job.job_id, Stats(plan.id, plan.total))
+    for item, row in enumerate(rows):
+        recorder.add(Outcome(item, row=dict(row, job_id=job.job_id)))
+    recorder.add(Outcome(6, reason="missing key 'input'", raw="{}"))
+    recorder.flush()
+    marks = db.execute("SELECT item, outcome, example_id FROM generation_items ORDER BY item").fetchall()
+    assert [kind for _, kind, _ in marks] == ["inserted", "duplicate", "duplicate", "inserted", "duplicate",
+                                              "duplicate", "failed"]
+    for (item, kind, example_id), row in zip(marks, rows):
+        if kind == "inserted":
+            assert db.execute("SELECT query, positive FROM examples WHERE id = ?", [example_id]).fetchone() == \
+                (row["query"], row["positive"])
+        else:
+            assert example_id is None
+    assert recorder.stats.inserted == 2 and recorder.stats.duplicates == 4 and recorder.stats.failed == 1
+
+
 def test_transient_faults_are_retried_inside_a_job(db_path, fake):
     seed_tasks(db_path, n=2)
     fake.fault_rates = {"rate_limit": 0.15, "server_error": 0.15, "drop": 0.1}
