@@ -16,6 +16,7 @@ from studio.templates import make_rng, render_prompt
 
 PER_CALL = 20          # the method asks for about 20 tasks per call
 MAX_ROUNDS = 4         # rounds of calls that may add nothing before we give up
+CANCEL_POLL_SECONDS = 0.5
 LIST_SCHEMA = {"type": "array", "items": {"type": "string"}}
 
 
@@ -85,8 +86,10 @@ async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -
                        for _ in range(calls)]
             # The schema only binds the offline model (remote replies are parsed leniently instead).
             schema = {**LIST_SCHEMA, "maxItems": min(PER_CALL, missing)}
-            replies = await asyncio.gather(*(client.chat(p.text, schema=schema, json_reply=False)
-                                             for p in prompts), return_exceptions=True)
+            replies = await _unless_cancelled(job, asyncio.gather(
+                *(client.chat(p.text, schema=schema, json_reply=False) for p in prompts), return_exceptions=True))
+            if replies is None:
+                break
             before = result.inserted
             errors = [reply for reply in replies if isinstance(reply, BaseException)]
             for prompt, reply in zip(prompts, replies):
@@ -101,6 +104,21 @@ async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -
         if own_client:
             await client.aclose()
     return result
+
+
+async def _unless_cancelled(job, calls):
+    """The replies of one round, or None when the job is cancelled first: a call to the offline
+    model can take minutes, and a cancel must not wait for it (tasks already stored are kept)."""
+    calls = asyncio.ensure_future(calls)
+    while job is not None:
+        done, _ = await asyncio.wait([calls], timeout=CANCEL_POLL_SECONDS)
+        if done:
+            break
+        if job.cancel_requested():
+            calls.cancel()
+            await asyncio.gather(calls, return_exceptions=True)
+            return None
+    return await calls
 
 
 def _store(db, family_name, prompt, reply, result: BrainstormResult, n: int, job_id) -> None:
