@@ -10,7 +10,7 @@ from storage import tasks as task_rows
 from storage.db import open_db
 from studio.errors import StudioError
 from studio.families import load_family
-from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings
+from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings, TokenCount
 from studio.replies import ReplyError, parse_list
 from studio.templates import make_rng, render_prompt
 
@@ -21,16 +21,13 @@ LIST_SCHEMA = {"type": "array", "items": {"type": "string"}}
 
 
 @dataclass
-class BrainstormResult:
+class BrainstormResult(TokenCount):
     family: str
     requested: int
     inserted: int = 0
     duplicates: int = 0
     calls: int = 0
     invalid_replies: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = 0.0
     model: str = ""
     task_ids: list | None = None
     last_error: str | None = None
@@ -46,7 +43,7 @@ class BrainstormResult:
         if self.invalid_replies:
             text += f", {_count(self.invalid_replies, 'unreadable reply', 'unreadable replies')}"
         text += f"; {self.prompt_tokens + self.completion_tokens} tokens"
-        if self.cost:
+        if self.cost_known and self.cost:
             text += f", ${self.cost:.4f}"
         return text
 
@@ -123,9 +120,7 @@ async def _unless_cancelled(job, calls):
 
 def _store(db, family_name, prompt, reply, result: BrainstormResult, n: int, job_id) -> None:
     result.calls += 1
-    result.prompt_tokens += reply.prompt_tokens
-    result.completion_tokens += reply.completion_tokens
-    result.cost = None if reply.cost is None or result.cost is None else result.cost + reply.cost
+    result.add_tokens(reply.prompt_tokens, reply.completion_tokens, reply.cost)
     try:
         texts = parse_list(reply.text)
     except ReplyError as error:

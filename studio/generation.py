@@ -21,7 +21,7 @@ from storage.examples import CONTENT_FIELDS, content_hash, insert_examples
 from storage import jobs as job_rows
 from studio.errors import StudioError
 from studio.families import Family, load_family
-from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings
+from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings, TokenCount
 from studio.replies import ReplyError, parse_object
 from studio.templates import make_rng, render_prompt
 
@@ -117,21 +117,19 @@ def plan_counts(db, plan_id: int) -> dict[str, int]:
 # --- one item ------------------------------------------------------------------------------
 
 @dataclass
-class Outcome:
+class Outcome(TokenCount):
+    """One item's result; its token counts and cost add up all of its tries."""
     item: int
     row: dict | None = None            # the example to insert
     reason: str | None = None          # why it failed (an invalid reply, twice)
     raw: str | None = None
     task_id: int | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = 0.0
     invalid_retries: int = 0
 
-    def add_usage(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.cost = None if cost is None or self.cost is None else self.cost + cost
+    def stamp_row(self) -> None:
+        """The example records its task, and the tokens and cost of every try it took."""
+        self.row.update(task_id=self.task_id, prompt_tokens=self.prompt_tokens,
+                        completion_tokens=self.completion_tokens, cost=self.known_cost)
 
 
 def example_row(family: Family, obj: dict, task_text: str | None, prompt, job_id: int, model: str, raw: str) -> dict:
@@ -165,20 +163,19 @@ async def generate_item(client: LLMClient, db, plan: Plan, family: Family, item:
     for attempt in range(2):
         prompt = render_prompt(db, family.name, "generate", rng, task=task_text)
         completion = await client.chat(prompt.text, schema=schema)
-        outcome.add_usage(completion.prompt_tokens, completion.completion_tokens, completion.cost)
+        outcome.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
         if read_reply(family, completion.text, outcome, task_text, prompt, job_id, completion.model):
             break
         outcome.invalid_retries += attempt == 0
     if outcome.row is not None:
-        outcome.row.update(task_id=outcome.task_id, prompt_tokens=outcome.prompt_tokens,
-                           completion_tokens=outcome.completion_tokens, cost=outcome.cost)
+        outcome.stamp_row()
     return outcome
 
 
 # --- recording -----------------------------------------------------------------------------
 
 @dataclass
-class Stats:
+class Stats(TokenCount):
     plan_id: int
     total: int
     mode: str = "online"
@@ -191,10 +188,6 @@ class Stats:
     request_errors: int = 0     # the endpoint failed after its retries; the item stays to do
     requests: int = 0
     retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    cost_known: bool = True
     run_done: int = 0           # items finished by this job
     run_seconds: float = 0.0
     failure_samples: list = field(default_factory=list)
@@ -263,12 +256,7 @@ class Recorder:
                 stats.duplicates += kind == "duplicate"
                 stats.failed += kind == "failed"
                 stats.invalid_retries += outcome.invalid_retries
-                stats.prompt_tokens += outcome.prompt_tokens
-                stats.completion_tokens += outcome.completion_tokens
-                if outcome.cost is None:
-                    stats.cost_known = False
-                else:
-                    stats.cost += outcome.cost
+                stats.add_tokens(outcome.prompt_tokens, outcome.completion_tokens, outcome.known_cost)
             for item, reason in errors:
                 self.db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
                                 " VALUES (?, ?, ?, ?, NULL, ?)",

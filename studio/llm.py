@@ -156,24 +156,37 @@ class Completion:
     finish_reason: str | None = None
 
 
-@dataclass
-class Usage:
-    requests: int = 0
-    retries: int = 0
+@dataclass(kw_only=True)
+class TokenCount:
+    """Tokens and estimated cost added up over replies (of a client, an example's tries, a job).
+    Once one reply's price is unknown, so is the total: `cost_known` turns False for good."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
     cost_known: bool = True
 
+    def add_tokens(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if cost is None:
+            self.cost_known = False
+        else:
+            self.cost += cost
+
+    @property
+    def known_cost(self) -> float | None:
+        return self.cost if self.cost_known else None
+
+
+@dataclass
+class Usage(TokenCount):
+    requests: int = 0
+    retries: int = 0
+
     def add(self, completion: Completion) -> None:
         self.requests += 1
         self.retries += completion.attempts - 1
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-        if completion.cost is None:
-            self.cost_known = False
-        else:
-            self.cost += completion.cost
+        self.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
 
 
 def retry_after_seconds(error: Exception) -> float | None:

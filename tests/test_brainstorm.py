@@ -5,18 +5,12 @@ from storage.tasks import list_tasks
 from studio.brainstorm import brainstorm
 from studio.errors import StudioError
 from studio.jobs import JobContext
-from studio.llm import LLMError, LLMSettings
-from tests.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
+from studio.llm import LLMError
+from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 
 
 def settings_for(fake, **options):
-    return LLMSettings(base_url=fake.url, model="fake-model", api_key="k", backoff_base=0.01, **options)
+    return fake.settings(**{"api_key": "k", **options})
 
 
 @pytest.mark.parametrize("style", ["json", "fenced", "numbered", "bulleted"])

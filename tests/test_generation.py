@@ -18,22 +18,14 @@ from studio.generation import (create_plan, finished_items, launch_generate, lau
                                run_generation)
 from studio.jobs import JobContext
 from studio.llm import LLMSettings
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
+from tests.waiting import wait_for
 
 SECRET = "sk-generation-secret-4242"
 
 
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
 def settings_for(fake, **options):
-    defaults = dict(base_url=fake.url, model="fake-model", api_key=SECRET, backoff_base=0.01, backoff_cap=0.05,
-                    timeout=5.0, price_prompt=1.0, price_completion=2.0)
-    defaults.update(options)
-    return LLMSettings(**defaults)
+    return fake.settings(**{"api_key": SECRET, "price_prompt": 1.0, "price_completion": 2.0, **options})
 
 
 def seed_tasks(db_path, family="short-long", n=3):
@@ -210,16 +202,6 @@ def test_plan_is_reused_by_a_resumed_job_and_only_remaining_items_run(db_path, f
     run_generation(db_path, second, plan, settings_for(fake), concurrency=2)
     assert len(fake.chat_requests()) == 3
     assert finished_items(db, plan.id) == set(range(6))
-
-
-def wait_for(predicate, timeout=30.0, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def test_job_killed_with_sigkill_then_resumed_loses_nothing_and_duplicates_nothing(db_path, fake, monkeypatch):
