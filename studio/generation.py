@@ -22,6 +22,7 @@ from storage import jobs as job_rows
 from studio.errors import StudioError
 from studio.families import Family, load_family
 from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings, TokenCount
+from studio.llm_pool import LLMProcessPool, pool_size
 from studio.replies import ReplyError, parse_object
 from studio.templates import make_rng, render_prompt
 
@@ -338,8 +339,11 @@ def progress_message(stats: Stats) -> str:
 
 
 def run_generation(db_path, job, plan: Plan, settings: LLMSettings, concurrency: int = DEFAULT_CONCURRENCY,
-                   client: LLMClient | None = None) -> Stats:
-    """Do the plan's unfinished items with `concurrency` requests in flight; report to the job row."""
+                   client: LLMClient | None = None, processes: int | None = None) -> Stats:
+    """Do the plan's unfinished items with `concurrency` requests in flight; report to the job row.
+
+    At high concurrency the requests go through worker processes (studio.llm_pool); `processes`
+    sets how many (0: none, in this process; None: chosen from the concurrency and the cores)."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise StudioError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
     db = open_db(db_path)
@@ -348,12 +352,25 @@ def run_generation(db_path, job, plan: Plan, settings: LLMSettings, concurrency:
     remaining = [item for item in range(plan.total) if item not in done]
     stats = Stats.carried_over(previous_stats(db, job.job_id), plan, len(done))
     texts = task_rows.task_texts(db, [task for task in set(plan.task_ids) if task is not None])
-    return asyncio.run(_run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client))
-
-
-async def _run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client) -> Stats:
     own_client = client is None
+    if processes is None:
+        processes = pool_size(min(concurrency, len(remaining)), settings)
+    if own_client and processes and not settings.offline:
+        client = LLMProcessPool(settings, processes)  # forks its workers: before the event loop starts
+    return asyncio.run(_run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client,
+                            own_client))
+
+
+async def _run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client, own_client) -> Stats:
     client = client or LLMClient(settings)
+    try:
+        return await _work(db, job, plan, family, remaining, texts, stats, concurrency, client)
+    finally:
+        if own_client:
+            await client.aclose()
+
+
+async def _work(db, job, plan, family, remaining, texts, stats, concurrency, client) -> Stats:
     if client.is_local:
         concurrency = min(concurrency, LOCAL_CONCURRENCY)
     stats.model = client.model
@@ -405,8 +422,6 @@ async def _run(db, job, plan, family, remaining, texts, stats, settings, concurr
     finally:
         report_task.cancel()
         run.report(started)
-        if own_client:
-            await client.aclose()
     if run.stop_reason == "cancel":
         job.cancelled(stats.as_dict())
     elif run.fatal:

@@ -12,6 +12,7 @@ with exponential backoff and jitter; everything else fails at once with a senten
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from email.utils import parsedate_to_datetime
 
+import httpx2
 import openai
 
 from studio.errors import StudioError
@@ -247,11 +249,18 @@ def _response_format_rejected(error: openai.APIStatusError) -> bool:
     return error.status_code in (400, 422) and any(word in text for word in ("response_format", "json", "schema"))
 
 
+@functools.lru_cache(maxsize=1)
+def tls_context():
+    """The certificate store, loaded once per process (~0.1 s of CPU each time) and inherited by
+    forked request workers (studio.llm_pool); the same defaults the SDK would build per client."""
+    return httpx2.create_ssl_context()
+
+
 def _http_client():
     """The SDK's aiohttp transport when available: httpx's own connection pool spends ~1 ms of
     CPU per request at 64 connections (measured by benchmarks/generate_throughput.py)."""
     try:
-        return openai.DefaultAioHttpClient()
+        return openai.DefaultAioHttpClient(verify=tls_context())
     except RuntimeError:
         return None
 
@@ -260,6 +269,12 @@ def _http_client():
 # is handled several times per request by httpx's header map (~0.1 ms CPU per request).
 _TELEMETRY_HEADERS = ("X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
                       "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async")
+
+
+def check_model(settings: LLMSettings) -> None:
+    """An endpoint needs a model name (the offline model has its own)."""
+    if not settings.offline and not settings.model:
+        raise StudioError("no model set: choose one in Settings, pass --model or set STUDIO_LLM_MODEL")
 
 
 class LLMClient:
@@ -281,8 +296,8 @@ class LLMClient:
         else:
             base_url = settings.base_url  # None: the SDK's default (api.openai.com)
             api_key = settings.api_key or "not-needed"  # many self-hosted servers need none
-            if require_model and not settings.model:
-                raise StudioError("no model set: choose one in Settings, pass --model or set STUDIO_LLM_MODEL")
+            if require_model:
+                check_model(settings)
             self.model = settings.model or ""
         self._price = (0.0, 0.0) if self.is_local else settings.price(self.model)
         # The local server answers one request at a time: a queued request must not time out.
