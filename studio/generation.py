@@ -235,6 +235,7 @@ class Recorder:
         errors, self.errors = self.errors, []
         stamp = now()
         stats = self.stats
+        marks = []
         with transaction(self.db):
             stored = iter(self._insert_rows([outcome.row for outcome in pending if outcome.row is not None]))
             for outcome in pending:
@@ -248,9 +249,7 @@ class Recorder:
                                     [self.job_id, outcome.task_id, self.plan.family, outcome.reason, outcome.raw, stamp])
                     stats.failure_samples = (stats.failure_samples + [
                         {"reason": outcome.reason, "raw": (outcome.raw or "")[:300]}])[-SAMPLE_FAILURES:]
-                self.db.execute("INSERT INTO generation_items (plan_id, item, job_id, outcome, example_id, created_at)"
-                                " VALUES (?, ?, ?, ?, ?, ?)", [self.plan.id, outcome.item, self.job_id, kind,
-                                                               example_id, stamp])
+                marks.append((self.plan.id, outcome.item, self.job_id, kind, example_id, stamp))
                 stats.done += 1
                 stats.run_done += 1
                 stats.inserted += kind == "inserted"
@@ -258,6 +257,8 @@ class Recorder:
                 stats.failed += kind == "failed"
                 stats.invalid_retries += outcome.invalid_retries
                 stats.add_tokens(outcome.prompt_tokens, outcome.completion_tokens, outcome.known_cost)
+            self.db.conn.executemany("INSERT INTO generation_items (plan_id, item, job_id, outcome, example_id,"
+                                     " created_at) VALUES (?, ?, ?, ?, ?, ?)", marks)
             for item, reason in errors:
                 self.db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
                                 " VALUES (?, ?, ?, ?, NULL, ?)",
