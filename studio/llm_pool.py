@@ -22,8 +22,10 @@ import itertools
 import marshal
 import multiprocessing
 import os
+import signal
 import socket
 import struct
+import sys
 from dataclasses import astuple
 
 from studio.llm import Completion, LLMClient, LLMError, LLMSettings, Usage, check_model, tls_context
@@ -35,8 +37,8 @@ STOP_SECONDS = 2.0          # how long closing waits for a worker before termina
 def pool_size(concurrency: int, settings: LLMSettings) -> int:
     """How many worker processes a job with this concurrency should use (0: none, request in-process).
     Never for the offline model: it answers one request at a time anyway."""
-    if settings.offline or not hasattr(os, "fork"):
-        return 0
+    if settings.offline or not sys.platform.startswith("linux"):
+        return 0  # forking a process that has loaded the SDK is only safe where fork is the norm
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     size = min(cores, concurrency // REQUESTS_PER_PROCESS)
     return size if size >= 2 else 0  # one worker would only add a hop to the same single core's work
@@ -147,6 +149,8 @@ class _Worker:
 def _worker_main(sock: socket.socket, settings: LLMSettings, parent_ends: list[socket.socket]) -> None:
     for end in parent_ends:  # else the job closing its end would not reach the other workers
         end.close()
+    # Ctrl-C in a terminal reaches the whole process group: the job handles it and closes the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_serve(sock, settings))
 
 
