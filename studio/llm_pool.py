@@ -26,12 +26,13 @@ import signal
 import socket
 import struct
 import sys
-from dataclasses import astuple
+from dataclasses import fields
 
 from studio.llm import Completion, LLMClient, LLMError, LLMSettings, Usage, check_model, tls_context
 
 REQUESTS_PER_PROCESS = 32   # below this many in flight, one process is enough: no pool
 STOP_SECONDS = 2.0          # how long closing waits for a worker before terminating it
+_COMPLETION_FIELDS = tuple(field.name for field in fields(Completion))  # a reply carries them in this order
 
 
 def pool_size(concurrency: int, settings: LLMSettings) -> int:
@@ -162,7 +163,7 @@ async def _serve(sock: socket.socket, settings: LLMSettings) -> None:
     async def answer(request_id, prompt, schema, json_reply, max_tokens) -> None:
         try:
             completion = await client.chat(prompt, schema=schema, json_reply=json_reply, max_tokens=max_tokens)
-            reply = (request_id, astuple(completion), None, False)
+            reply = (request_id, tuple(getattr(completion, name) for name in _COMPLETION_FIELDS), None, False)
         except LLMError as error:
             reply = (request_id, None, str(error), error.transient)
         except Exception as error:  # a fault of ours, not of the endpoint: say what it was
