@@ -7,8 +7,8 @@ The default mode runs the fake OpenAI-compatible server (tests/fake_openai.py) i
 process, so that only the engine's CPU is counted, and generates short-long examples through the
 real engine (plan, prompt rendering, openai client, retries, parsing, SQLite writes). With a
 latency L and concurrency C the ideal is C / L examples per second. The engine runs twice per
-round: as it does by default (at this concurrency its requests go through worker processes,
-studio.llm_pool, whose CPU is counted too) and with every request in the job's own process. As a
+round: as it does by default (at this concurrency it shares its requests with forked worker
+processes, studio.llm_pool, whose CPU is counted too) and with every request in its own process. As a
 reference it also runs a bare aiohttp client (no engine) against the same server, which shows
 what the machine allows. Last line, medians of the default engine:
 `generate: X of ideal, Y ms CPU/example`.
@@ -101,7 +101,9 @@ def online(args) -> None:
 
     n, ideal = args.examples, args.concurrency / args.latency
     workers = pool_size(args.concurrency, LLMSettings(base_url="http://x/v1", model="m"))
-    setups = {"in one process": 0, f"default ({workers} request worker processes)" if workers else "default": None}
+    default = f"default (its own process and {workers} request worker{'s' if workers > 1 else ''})" if workers \
+        else "default"
+    setups = {"in one process": 0, default: None}
     bare, engines = [], {label: [] for label in setups}
     process, url = start_fake(args.latency)
     try:

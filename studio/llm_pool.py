@@ -4,8 +4,9 @@ One process cannot keep 64 requests to a 100 ms endpoint in flight: the openai S
 1 ms of CPU per request (building the request, httpx's models, the aiohttp transport), so the
 event loop saturates near 600 requests/s before the engine does any work of its own. The pool
 forks worker processes, each running its own `LLMClient` (the same one LLM path, with the same
-retries) over a share of the requests; the job's process keeps everything else (prompts,
-parsing, the database). To the job the pool looks like an LLMClient: `chat`, `usage`, `model`.
+retries) over a share of the requests; the job's process sends its own share and keeps everything
+else (prompts, parsing, the database). To the job the pool looks like an LLMClient: `chat`,
+`usage`, `model`.
 
 The workers are forked, not spawned: they inherit the imported SDK (importing it again costs
 ~1.4 s of CPU per process) and the settings (so the key never appears in a command line or an
@@ -36,17 +37,18 @@ _COMPLETION_FIELDS = tuple(field.name for field in fields(Completion))  # a repl
 
 
 def pool_size(concurrency: int, settings: LLMSettings) -> int:
-    """How many worker processes a job with this concurrency should use (0: none, request in-process).
+    """How many worker processes a job with this concurrency should fork besides its own (0: none).
+    One process per REQUESTS_PER_PROCESS requests in flight, up to the cores, the job's counting as one.
     Never for the offline model: it answers one request at a time anyway."""
     if settings.offline or not sys.platform.startswith("linux"):
         return 0  # forking a process that has loaded the SDK is only safe where fork is the norm
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    size = min(cores, concurrency // REQUESTS_PER_PROCESS)
-    return size if size >= 2 else 0  # one worker would only add a hop to the same single core's work
+    return max(0, min(cores, concurrency // REQUESTS_PER_PROCESS) - 1)
 
 
 class LLMProcessPool:
-    """Fork `size` workers now (before any event loop runs in this process); use from one event loop."""
+    """Requests spread over the job's own client and `size` forked workers, whichever has the fewest
+    in flight. Create it before any event loop runs in this process (it forks); use it from one loop."""
 
     is_local = False
 
@@ -58,6 +60,8 @@ class LLMProcessPool:
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future] = {}
         self._workers: list[_Worker] = []
+        self._own: LLMClient | None = None  # this process's share: no hop for a third or half of the requests
+        self._own_in_flight = 0
         context = multiprocessing.get_context("fork")
         tls_context()  # loaded once here, inherited by every worker
         # The workers share this process's memory until they write to it; the collector must not
@@ -76,6 +80,7 @@ class LLMProcessPool:
         self._connected: asyncio.Future | None = None
 
     async def _connect(self) -> None:
+        self._own = LLMClient(self.settings)
         for worker in self._workers:
             worker.reader, worker.writer = await asyncio.open_connection(sock=worker.sock)
             worker.listener = asyncio.create_task(self._listen(worker))
@@ -104,6 +109,14 @@ class LLMProcessPool:
             self._connected = asyncio.ensure_future(self._connect())
         await self._connected
         worker = min(self._workers, key=lambda w: len(w.ids))  # the least busy one
+        if self._own_in_flight <= len(worker.ids):
+            self._own_in_flight += 1
+            try:
+                completion = await self._own.chat(prompt, schema=schema, json_reply=json_reply, max_tokens=max_tokens)
+            finally:
+                self._own_in_flight -= 1
+            self.usage.add(completion)
+            return completion
         request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -115,6 +128,8 @@ class LLMProcessPool:
         return completion
 
     async def aclose(self) -> None:
+        if self._own is not None:
+            await self._own.aclose()
         for worker in self._workers:
             if worker.writer is not None:
                 worker.writer.close()  # the worker sees the end of its input and exits
