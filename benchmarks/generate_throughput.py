@@ -6,9 +6,12 @@
 The default mode runs the fake OpenAI-compatible server (tests/fake_openai.py) in a separate
 process, so that only the engine's CPU is counted, and generates short-long examples through the
 real engine (plan, prompt rendering, openai client, retries, parsing, SQLite writes). With a
-latency L and concurrency C the ideal is C / L examples per second. As a reference it also runs
-a bare aiohttp client (no engine) against the same server, which shows what the machine allows.
-Last line: `generate: X of ideal, Y ms CPU/example`.
+latency L and concurrency C the ideal is C / L examples per second. The engine runs twice per
+round: as it does by default (at this concurrency it shares its requests with forked worker
+processes, studio.llm_pool, whose CPU is counted too) and with every request in its own process. As a
+reference it also runs a bare aiohttp client (no engine) against the same server, which shows
+what the machine allows. Last line, medians of the default engine:
+`generate: X of ideal, Y ms CPU/example`.
 
 The --offline mode sends requests to the embedded SmolLM2 model and reports tokens per second
 and the share of replies that parse as the family's JSON.
@@ -18,11 +21,13 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -57,7 +62,15 @@ async def bare_client(url: str, n: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-def engine_run(url: str, n: int, concurrency: int, per_task: int) -> tuple[float, float, int]:
+def engine_cpu() -> float:
+    """CPU seconds of this process and of its finished children: the engine's request workers
+    (studio.llm_pool) are children that it waits for at the end of the job. The fake server is
+    a child too, but is only waited for after the measurement."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def engine_run(url: str, n: int, concurrency: int, per_task: int, processes: int | None = None) -> tuple[float, float, int]:
     """Generate n examples through the engine; returns (wall seconds, CPU seconds, examples stored)."""
     from storage.db import open_db
     from storage.tasks import add_tasks
@@ -73,9 +86,9 @@ def engine_run(url: str, n: int, concurrency: int, per_task: int) -> tuple[float
     job = JobContext.create(db_path, "generate", {"benchmark": True})
     plan = create_plan(db, job.job_id, "short-long", per_task, seed=1)
     settings = LLMSettings(base_url=url, model="fake-model", api_key="bench", timeout=30)
-    wall, cpu = time.perf_counter(), time.process_time()
-    stats = run_generation(db_path, job, plan, settings, concurrency=concurrency)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter(), engine_cpu()
+    stats = run_generation(db_path, job, plan, settings, concurrency=concurrency, processes=processes)
+    wall, cpu = time.perf_counter() - wall, engine_cpu() - cpu
     stored = db.execute("SELECT COUNT(*) FROM examples").fetchone()[0]
     if stats.done != plan.total:
         raise SystemExit(f"only {stats.done} of {plan.total} items finished")
@@ -83,22 +96,38 @@ def engine_run(url: str, n: int, concurrency: int, per_task: int) -> tuple[float
 
 
 def online(args) -> None:
+    from studio.llm import LLMSettings
+    from studio.llm_pool import pool_size
+
+    n, ideal = args.examples, args.concurrency / args.latency
+    workers = pool_size(args.concurrency, LLMSettings(base_url="http://x/v1", model="m"))
+    default = f"default (its own process and {workers} request worker{'s' if workers > 1 else ''})" if workers \
+        else "default"
+    setups = {"in one process": 0, default: None}
+    bare, engines = [], {label: [] for label in setups}
     process, url = start_fake(args.latency)
     try:
-        ideal = args.concurrency / args.latency
-        bare = asyncio.run(bare_client(url, args.examples, args.concurrency))
-        with tempfile.TemporaryDirectory() as folder:
-            os.environ["STUDIO_DATA_DIR"] = folder
-            wall, cpu, stored = engine_run(url, args.examples, args.concurrency, args.per_task)
+        for round_ in range(args.rounds):
+            bare.append(n / asyncio.run(bare_client(url, n, args.concurrency)))
+            for label, processes in setups.items():
+                with tempfile.TemporaryDirectory() as folder:
+                    os.environ["STUDIO_DATA_DIR"] = folder
+                    wall, cpu, stored = engine_run(url, n, args.concurrency, args.per_task, processes)
+                engines[label].append((n / wall, 1000 * cpu / n))
+                print(f"round {round_ + 1}, engine {label}: {n} examples ({stored} stored) in {wall:.2f} s = "
+                      f"{n / wall:.0f} examples/s; CPU {cpu:.2f} s = {1000 * cpu / n:.2f} ms/example", flush=True)
+            print(f"round {round_ + 1}, reference, bare aiohttp client: {bare[-1]:.0f} requests/s", flush=True)
     finally:
         process.terminate()
         process.wait()
-    rate = args.examples / wall
-    print(f"ideal ({args.concurrency} in flight / {args.latency:g} s): {ideal:.0f} examples/s")
-    print(f"reference, bare aiohttp client: {args.examples / bare:.0f} requests/s ({args.examples / bare / ideal:.2f} of ideal)")
-    print(f"engine: {args.examples} examples ({stored} stored) in {wall:.2f} s = {rate:.0f} examples/s; "
-          f"CPU {cpu:.2f} s = {1000 * cpu / args.examples:.2f} ms/example")
-    print(f"generate: {rate / ideal:.2f} of ideal, {1000 * cpu / args.examples:.2f} ms CPU/example")
+    print(f"ideal ({args.concurrency} in flight / {args.latency:g} s): {ideal:.0f} examples/s; "
+          f"medians of {args.rounds} rounds:")
+    print(f"reference, bare aiohttp client: {median(bare):.0f} requests/s ({median(bare) / ideal:.2f} of ideal)")
+    for label, results in engines.items():
+        rate, cpu = median(r for r, _ in results), median(c for _, c in results)
+        print(f"engine, {label}: {rate:.0f} examples/s ({rate / ideal:.2f} of ideal), {cpu:.2f} ms CPU/example")
+    rate, cpu = median(r for r, _ in engines[label]), median(c for _, c in engines[label])
+    print(f"generate: {rate / ideal:.2f} of ideal, {cpu:.2f} ms CPU/example")
 
 
 def offline(args) -> None:
@@ -151,6 +180,7 @@ def main() -> None:
     parser.add_argument("--per-task", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--rounds", type=int, default=3, help="repeat the measurements; medians are printed")
     parser.add_argument("--offline", action="store_true", help="measure the embedded model instead")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--family", default="short-long")

@@ -219,14 +219,13 @@ def _ingest(lines, plan: Plan, family, prompts, texts, job_id, round_, price, re
         usage = body.get("usage") or {}
         prompt_tokens, completion_tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
         cost = estimate_cost(price, prompt_tokens, completion_tokens)
-        outcome.add_usage(prompt_tokens, completion_tokens, None if cost is None else cost * BATCH_DISCOUNT)
+        outcome.add_tokens(prompt_tokens, completion_tokens, None if cost is None else cost * BATCH_DISCOUNT)
         stats.requests += 1
         choices = body.get("choices") or [{}]
         text = ((choices[0] or {}).get("message") or {}).get("content") or ""
         task_text = texts.get(plan.task_of(item))
         if read_reply(family, text, outcome, task_text, prompts[item], job_id, body.get("model") or model):
-            outcome.row.update(task_id=outcome.task_id, prompt_tokens=outcome.prompt_tokens,
-                               completion_tokens=outcome.completion_tokens, cost=outcome.cost)
+            outcome.stamp_row()
             recorder.add(outcome)
         elif round_ < ROUNDS:
             outcome.invalid_retries += 1

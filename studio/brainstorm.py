@@ -10,26 +10,24 @@ from storage import tasks as task_rows
 from storage.db import open_db
 from studio.errors import StudioError
 from studio.families import load_family
-from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings
+from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings, TokenCount
 from studio.replies import ReplyError, parse_list
 from studio.templates import make_rng, render_prompt
 
 PER_CALL = 20          # the method asks for about 20 tasks per call
 MAX_ROUNDS = 4         # rounds of calls that may add nothing before we give up
+CANCEL_POLL_SECONDS = 0.5
 LIST_SCHEMA = {"type": "array", "items": {"type": "string"}}
 
 
 @dataclass
-class BrainstormResult:
+class BrainstormResult(TokenCount):
     family: str
     requested: int
     inserted: int = 0
     duplicates: int = 0
     calls: int = 0
     invalid_replies: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = 0.0
     model: str = ""
     task_ids: list | None = None
     last_error: str | None = None
@@ -45,7 +43,7 @@ class BrainstormResult:
         if self.invalid_replies:
             text += f", {_count(self.invalid_replies, 'unreadable reply', 'unreadable replies')}"
         text += f"; {self.prompt_tokens + self.completion_tokens} tokens"
-        if self.cost:
+        if self.cost_known and self.cost:
             text += f", ${self.cost:.4f}"
         return text
 
@@ -85,8 +83,10 @@ async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -
                        for _ in range(calls)]
             # The schema only binds the offline model (remote replies are parsed leniently instead).
             schema = {**LIST_SCHEMA, "maxItems": min(PER_CALL, missing)}
-            replies = await asyncio.gather(*(client.chat(p.text, schema=schema, json_reply=False)
-                                             for p in prompts), return_exceptions=True)
+            replies = await _unless_cancelled(job, asyncio.gather(
+                *(client.chat(p.text, schema=schema, json_reply=False) for p in prompts), return_exceptions=True))
+            if replies is None:
+                break
             before = result.inserted
             errors = [reply for reply in replies if isinstance(reply, BaseException)]
             for prompt, reply in zip(prompts, replies):
@@ -103,11 +103,24 @@ async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -
     return result
 
 
+async def _unless_cancelled(job, calls):
+    """The replies of one round, or None when the job is cancelled first: a call to the offline
+    model can take minutes, and a cancel must not wait for it (tasks already stored are kept)."""
+    calls = asyncio.ensure_future(calls)
+    while job is not None:
+        done, _ = await asyncio.wait([calls], timeout=CANCEL_POLL_SECONDS)
+        if done:
+            break
+        if job.cancel_requested():
+            calls.cancel()
+            await asyncio.gather(calls, return_exceptions=True)
+            return None
+    return await calls
+
+
 def _store(db, family_name, prompt, reply, result: BrainstormResult, n: int, job_id) -> None:
     result.calls += 1
-    result.prompt_tokens += reply.prompt_tokens
-    result.completion_tokens += reply.completion_tokens
-    result.cost = None if reply.cost is None or result.cost is None else result.cost + reply.cost
+    result.add_tokens(reply.prompt_tokens, reply.completion_tokens, reply.cost)
     try:
         texts = parse_list(reply.text)
     except ReplyError as error:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from storage import tasks as task_rows
 from storage.db import now, open_db, transaction
-from storage.examples import insert_examples
+from storage.examples import CONTENT_FIELDS, content_hash, insert_examples
 from storage import jobs as job_rows
 from studio.errors import StudioError
 from studio.families import Family, load_family
-from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings
+from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings, TokenCount
+from studio.llm_pool import LLMProcessPool, pool_size
 from studio.replies import ReplyError, parse_object
 from studio.templates import make_rng, render_prompt
 
@@ -117,21 +118,19 @@ def plan_counts(db, plan_id: int) -> dict[str, int]:
 # --- one item ------------------------------------------------------------------------------
 
 @dataclass
-class Outcome:
+class Outcome(TokenCount):
+    """One item's result; its token counts and cost add up all of its tries."""
     item: int
     row: dict | None = None            # the example to insert
     reason: str | None = None          # why it failed (an invalid reply, twice)
     raw: str | None = None
     task_id: int | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = 0.0
     invalid_retries: int = 0
 
-    def add_usage(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.cost = None if cost is None or self.cost is None else self.cost + cost
+    def stamp_row(self) -> None:
+        """The example records its task, and the tokens and cost of every try it took."""
+        self.row.update(task_id=self.task_id, prompt_tokens=self.prompt_tokens,
+                        completion_tokens=self.completion_tokens, cost=self.known_cost)
 
 
 def example_row(family: Family, obj: dict, task_text: str | None, prompt, job_id: int, model: str, raw: str) -> dict:
@@ -165,20 +164,19 @@ async def generate_item(client: LLMClient, db, plan: Plan, family: Family, item:
     for attempt in range(2):
         prompt = render_prompt(db, family.name, "generate", rng, task=task_text)
         completion = await client.chat(prompt.text, schema=schema)
-        outcome.add_usage(completion.prompt_tokens, completion.completion_tokens, completion.cost)
+        outcome.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
         if read_reply(family, completion.text, outcome, task_text, prompt, job_id, completion.model):
             break
         outcome.invalid_retries += attempt == 0
     if outcome.row is not None:
-        outcome.row.update(task_id=outcome.task_id, prompt_tokens=outcome.prompt_tokens,
-                           completion_tokens=outcome.completion_tokens, cost=outcome.cost)
+        outcome.stamp_row()
     return outcome
 
 
 # --- recording -----------------------------------------------------------------------------
 
 @dataclass
-class Stats:
+class Stats(TokenCount):
     plan_id: int
     total: int
     mode: str = "online"
@@ -191,10 +189,6 @@ class Stats:
     request_errors: int = 0     # the endpoint failed after its retries; the item stays to do
     requests: int = 0
     retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    cost_known: bool = True
     run_done: int = 0           # items finished by this job
     run_seconds: float = 0.0
     failure_samples: list = field(default_factory=list)
@@ -241,12 +235,13 @@ class Recorder:
         errors, self.errors = self.errors, []
         stamp = now()
         stats = self.stats
+        marks = []
         with transaction(self.db):
+            stored = iter(self._insert_rows([outcome.row for outcome in pending if outcome.row is not None]))
             for outcome in pending:
                 if outcome.row is not None:
-                    result = insert_examples(self.db, [outcome.row])
-                    kind = "inserted" if result.inserted else "duplicate"
-                    example_id = result.ids[0] if result.ids else None
+                    example_id = next(stored)
+                    kind = "inserted" if example_id is not None else "duplicate"
                 else:
                     kind, example_id = "failed", None
                     self.db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
@@ -254,27 +249,42 @@ class Recorder:
                                     [self.job_id, outcome.task_id, self.plan.family, outcome.reason, outcome.raw, stamp])
                     stats.failure_samples = (stats.failure_samples + [
                         {"reason": outcome.reason, "raw": (outcome.raw or "")[:300]}])[-SAMPLE_FAILURES:]
-                self.db.execute("INSERT INTO generation_items (plan_id, item, job_id, outcome, example_id, created_at)"
-                                " VALUES (?, ?, ?, ?, ?, ?)", [self.plan.id, outcome.item, self.job_id, kind,
-                                                               example_id, stamp])
+                marks.append((self.plan.id, outcome.item, self.job_id, kind, example_id, stamp))
                 stats.done += 1
                 stats.run_done += 1
                 stats.inserted += kind == "inserted"
                 stats.duplicates += kind == "duplicate"
                 stats.failed += kind == "failed"
                 stats.invalid_retries += outcome.invalid_retries
-                stats.prompt_tokens += outcome.prompt_tokens
-                stats.completion_tokens += outcome.completion_tokens
-                if outcome.cost is None:
-                    stats.cost_known = False
-                else:
-                    stats.cost += outcome.cost
+                stats.add_tokens(outcome.prompt_tokens, outcome.completion_tokens, outcome.known_cost)
+            self.db.conn.executemany("INSERT INTO generation_items (plan_id, item, job_id, outcome, example_id,"
+                                     " created_at) VALUES (?, ?, ?, ?, ?, ?)", marks)
             for item, reason in errors:
                 self.db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
                                 " VALUES (?, ?, ?, ?, NULL, ?)",
                                 [self.job_id, self.plan.task_of(item), self.plan.family, reason, stamp])
                 stats.request_errors += 1
                 stats.failure_samples = (stats.failure_samples + [{"reason": reason, "raw": ""}])[-SAMPLE_FAILURES:]
+
+    def _insert_rows(self, rows: list[dict]) -> list[int | None]:
+        """Insert the rows in one call (one row at a time costs ~0.2 ms more per row); returns each
+        row's new example id, or None for a duplicate.
+
+        The store reports only the new ids, so each row is matched to one by its exact text: a row
+        was inserted when a new example holds that text, and the first such row owns it (a later
+        identical row is the duplicate)."""
+        if not rows:
+            return []
+        result = insert_examples(self.db, rows)
+        new = {}
+        for start in range(0, len(result.ids), 500):
+            ids = result.ids[start:start + 500]
+            new.update(self.db.execute(f"SELECT content_hash, id FROM examples WHERE id IN ({', '.join('?' * len(ids))})",
+                                       ids).fetchall())
+        owners = [new.pop(content_hash(*(row.get(name) for name in CONTENT_FIELDS)), None) for row in rows]
+        if sum(owner is not None for owner in owners) != result.inserted:
+            raise RuntimeError("the inserted examples do not match the generated rows")  # the store changed its contract
+        return owners
 
 
 # --- the job -------------------------------------------------------------------------------
@@ -330,8 +340,11 @@ def progress_message(stats: Stats) -> str:
 
 
 def run_generation(db_path, job, plan: Plan, settings: LLMSettings, concurrency: int = DEFAULT_CONCURRENCY,
-                   client: LLMClient | None = None) -> Stats:
-    """Do the plan's unfinished items with `concurrency` requests in flight; report to the job row."""
+                   client: LLMClient | None = None, processes: int | None = None) -> Stats:
+    """Do the plan's unfinished items with `concurrency` requests in flight; report to the job row.
+
+    At high concurrency the requests go through worker processes (studio.llm_pool); `processes`
+    sets how many (0: none, in this process; None: chosen from the concurrency and the cores)."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise StudioError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
     db = open_db(db_path)
@@ -340,12 +353,25 @@ def run_generation(db_path, job, plan: Plan, settings: LLMSettings, concurrency:
     remaining = [item for item in range(plan.total) if item not in done]
     stats = Stats.carried_over(previous_stats(db, job.job_id), plan, len(done))
     texts = task_rows.task_texts(db, [task for task in set(plan.task_ids) if task is not None])
-    return asyncio.run(_run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client))
-
-
-async def _run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client) -> Stats:
     own_client = client is None
+    if processes is None:
+        processes = pool_size(min(concurrency, len(remaining)), settings)
+    if own_client and processes and not settings.offline:
+        client = LLMProcessPool(settings, processes)  # forks its workers: before the event loop starts
+    return asyncio.run(_run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client,
+                            own_client))
+
+
+async def _run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client, own_client) -> Stats:
     client = client or LLMClient(settings)
+    try:
+        return await _work(db, job, plan, family, remaining, texts, stats, concurrency, client)
+    finally:
+        if own_client:
+            await client.aclose()
+
+
+async def _work(db, job, plan, family, remaining, texts, stats, concurrency, client) -> Stats:
     if client.is_local:
         concurrency = min(concurrency, LOCAL_CONCURRENCY)
     stats.model = client.model
@@ -397,8 +423,6 @@ async def _run(db, job, plan, family, remaining, texts, stats, settings, concurr
     finally:
         report_task.cancel()
         run.report(started)
-        if own_client:
-            await client.aclose()
     if run.stop_reason == "cancel":
         job.cancelled(stats.as_dict())
     elif run.fatal:

@@ -12,6 +12,7 @@ with exponential backoff and jitter; everything else fails at once with a senten
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from email.utils import parsedate_to_datetime
 
+import httpx2
 import openai
 
 from studio.errors import StudioError
@@ -156,24 +158,37 @@ class Completion:
     finish_reason: str | None = None
 
 
-@dataclass
-class Usage:
-    requests: int = 0
-    retries: int = 0
+@dataclass(kw_only=True)
+class TokenCount:
+    """Tokens and estimated cost added up over replies (of a client, an example's tries, a job).
+    Once one reply's price is unknown, so is the total: `cost_known` turns False for good."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
     cost_known: bool = True
 
+    def add_tokens(self, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if cost is None:
+            self.cost_known = False
+        else:
+            self.cost += cost
+
+    @property
+    def known_cost(self) -> float | None:
+        return self.cost if self.cost_known else None
+
+
+@dataclass
+class Usage(TokenCount):
+    requests: int = 0
+    retries: int = 0
+
     def add(self, completion: Completion) -> None:
         self.requests += 1
         self.retries += completion.attempts - 1
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-        if completion.cost is None:
-            self.cost_known = False
-        else:
-            self.cost += completion.cost
+        self.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
 
 
 def retry_after_seconds(error: Exception) -> float | None:
@@ -234,13 +249,32 @@ def _response_format_rejected(error: openai.APIStatusError) -> bool:
     return error.status_code in (400, 422) and any(word in text for word in ("response_format", "json", "schema"))
 
 
+@functools.lru_cache(maxsize=1)
+def tls_context():
+    """The certificate store, loaded once per process (~0.1 s of CPU each time) and inherited by
+    forked request workers (studio.llm_pool); the same defaults the SDK would build per client."""
+    return httpx2.create_ssl_context()
+
+
 def _http_client():
     """The SDK's aiohttp transport when available: httpx's own connection pool spends ~1 ms of
     CPU per request at 64 connections (measured by benchmarks/generate_throughput.py)."""
     try:
-        return openai.DefaultAioHttpClient()
+        return openai.DefaultAioHttpClient(verify=tls_context())
     except RuntimeError:
         return None
+
+
+# The SDK's telemetry headers (package, OS, runtime): no endpoint needs them, and every header
+# is handled several times per request by httpx's header map (~0.1 ms CPU per request).
+_TELEMETRY_HEADERS = ("X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
+                      "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async")
+
+
+def check_model(settings: LLMSettings) -> None:
+    """An endpoint needs a model name (the offline model has its own)."""
+    if not settings.offline and not settings.model:
+        raise StudioError("no model set: choose one in Settings, pass --model or set STUDIO_LLM_MODEL")
 
 
 class LLMClient:
@@ -262,14 +296,15 @@ class LLMClient:
         else:
             base_url = settings.base_url  # None: the SDK's default (api.openai.com)
             api_key = settings.api_key or "not-needed"  # many self-hosted servers need none
-            if require_model and not settings.model:
-                raise StudioError("no model set: choose one in Settings, pass --model or set STUDIO_LLM_MODEL")
+            if require_model:
+                check_model(settings)
             self.model = settings.model or ""
         self._price = (0.0, 0.0) if self.is_local else settings.price(self.model)
         # The local server answers one request at a time: a queued request must not time out.
         timeout = max(settings.timeout, LOCAL_TIMEOUT) if self.is_local else settings.timeout
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout,
-                                          http_client=_http_client())
+                                          http_client=_http_client(),
+                                          default_headers={name: openai.Omit() for name in _TELEMETRY_HEADERS})
         # Ladder of response formats; we step down when an endpoint refuses one.
         self._formats = ["json_schema", "json_object", "none"]
 

@@ -7,10 +7,14 @@ request carries is compiled by llama.cpp into a grammar, so replies always parse
 
 One server per data directory: it is started on first use, recorded in
 `<data_dir>/llm-server.json`, and reused by later processes (the UI and its jobs) while alive.
+Every process that uses it, and the studio itself, is recorded as a holder; when the last live
+holder exits, the server is stopped (so it does not outlive the studio, nor a job the studio left
+running).
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import importlib.util
 import json
@@ -33,8 +37,12 @@ DESCRIPTION = ("SmolLM2-135M-Instruct, a tiny demo model running on this machine
                "working offline, but its tasks and examples are poor. Set an OpenAI-compatible endpoint for real data.")
 
 
-def _state_file() -> Path:
-    return data_dir() / "llm-server.json"
+def _state_file(folder: Path | None = None) -> Path:
+    return (folder or data_dir()) / "llm-server.json"
+
+
+def _holders_file(folder: Path) -> Path:
+    return folder / "llm-server-holders.json"
 
 
 def _log_file() -> Path:
@@ -85,24 +93,89 @@ def running_url() -> str | None:
     return None
 
 
+class _Lock:
+    """The data directory's server lock: two processes must not start two servers, and a server
+    must not be stopped while another process is starting to use it."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "llm-server.lock"
+
+    def __enter__(self):
+        self.file = open(self.path, "w")
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()  # closing releases the lock
+
+
+_held_in: set[Path] = set()  # data directories whose server this process holds
+
+
+def _live_holders(folder: Path) -> list[dict]:
+    from studio.jobs import is_alive
+
+    try:
+        holders = json.loads(_holders_file(folder).read_text())
+    except (OSError, ValueError):
+        holders = []
+    return [h for h in holders if isinstance(h, dict) and is_alive(h.get("pid"), h.get("pid_start"))]
+
+
+def _hold_locked(folder: Path) -> None:
+    from studio.jobs import process_start_time
+
+    pid = os.getpid()
+    holders = [h for h in _live_holders(folder) if h["pid"] != pid]
+    holders.append({"pid": pid, "pid_start": process_start_time(pid)})
+    _holders_file(folder).write_text(json.dumps(holders))
+    if folder not in _held_in:
+        _held_in.add(folder)
+        atexit.register(_release_at_exit, folder)
+
+
+def hold() -> None:
+    """Keep this data directory's server (running now or started later) alive while this process lives."""
+    folder = data_dir()
+    with _Lock(folder):
+        _hold_locked(folder)
+
+
+def _release_at_exit(folder: Path) -> None:
+    if folder in _held_in:  # not already released by hand
+        try:
+            release(folder)
+        except OSError:
+            pass  # the data directory is gone: nothing left to stop it from
+
+
+def release(folder: Path | None = None) -> bool:
+    """This process no longer needs the server; the last live holder stops it. True if it was stopped.
+    Runs at exit for every process that held the server."""
+    folder = folder or data_dir()
+    _held_in.discard(folder)
+    with _Lock(folder):
+        pid = os.getpid()
+        holders = [h for h in _live_holders(folder) if h["pid"] != pid]
+        _holders_file(folder).write_text(json.dumps(holders))
+        return False if holders else stop_server(folder)
+
+
 def ensure_server(timeout: float = START_TIMEOUT) -> str:
-    """The base URL (".../v1") of a running server, starting one if needed."""
+    """The base URL (".../v1") of a running server, starting one if needed; this process holds it."""
     from studio.jobs import process_start_time
     from studio.model_registry import smollm2_gguf
 
-    url = running_url()
-    if url:
-        return url
-    if not available():
-        raise StudioError("the offline model needs llama-cpp-python with its server extras "
-                          "(pip install -r requirements.txt), or set an OpenAI-compatible endpoint in Settings")
-    gguf = smollm2_gguf()
-    lock_path = data_dir() / "llm-server.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes asking at once must not start two servers
+    folder = data_dir()
+    with _Lock(folder):
+        _hold_locked(folder)
         url = running_url()
         if url:
             return url
+        if not available():
+            raise StudioError("the offline model needs llama-cpp-python with its server extras "
+                              "(pip install -r requirements.txt), or set an OpenAI-compatible endpoint in Settings")
+        gguf = smollm2_gguf()
         port = _free_port()
         base_url = f"http://127.0.0.1:{port}/v1"
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL_ALIAS,
@@ -126,19 +199,24 @@ def ensure_server(timeout: float = START_TIMEOUT) -> str:
         return base_url
 
 
-def stop_server() -> bool:
-    """Stop this data directory's server (tests, shutdown). True if one was stopped."""
+def stop_server(folder: Path | None = None) -> bool:
+    """Stop a data directory's server (tests, the last holder's exit). True if one was stopped."""
     from studio.jobs import is_alive
 
-    state = _read_state()
-    if not state or not is_alive(state.get("pid"), state.get("pid_start")):
+    state_file = _state_file(folder)
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return False
+    if not is_alive(state.get("pid"), state.get("pid_start")):
+        state_file.unlink(missing_ok=True)
         return False
     os.kill(state["pid"], 15)
     for _ in range(50):
         if not is_alive(state["pid"], state.get("pid_start")):
             break
         time.sleep(0.1)
-    _state_file().unlink(missing_ok=True)
+    state_file.unlink(missing_ok=True)
     return True
 
 

@@ -63,6 +63,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+import pytest
 from aiohttp import web
 
 FAMILY_KEYS = {
@@ -157,6 +158,14 @@ class FakeOpenAI:
             if fault not in FAULTS:
                 raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
             self._script.append(fault)
+
+    def settings(self, **options):
+        """LLMSettings for this server, with short backoffs and timeout so that tests stay quick."""
+        from studio.llm import LLMSettings
+
+        defaults = dict(base_url=self.url, model="fake-model", api_key="sk-fake-test-key", backoff_base=0.01,
+                        backoff_cap=0.05, timeout=5.0)
+        return LLMSettings(**{**defaults, **options})
 
     def chat_requests(self) -> list[RequestRecord]:
         return [record for record in list(self.requests) if record.path.endswith("/chat/completions")]
@@ -451,6 +460,13 @@ class FakeOpenAI:
             return web.json_response({"error": {"message": "No such batch"}}, status=404)
         self._batches[batch_id]["status"] = "cancelled"
         return web.json_response(self._batches[batch_id])
+
+
+@pytest.fixture
+def fake():
+    """A FakeOpenAI for one test: import it into a test module (`from tests.fake_openai import fake`)."""
+    with FakeOpenAI() as server:
+        yield server
 
 
 def main(argv: list[str] | None = None) -> None:

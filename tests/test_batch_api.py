@@ -20,8 +20,7 @@ def fake():
 
 
 def settings_for(fake):
-    return LLMSettings(base_url=fake.url, model="fake-model", api_key="sk-batch", price_prompt=1.0,
-                       price_completion=2.0, backoff_base=0.01)
+    return fake.settings(api_key="sk-batch", price_prompt=1.0, price_completion=2.0, timeout=120.0)
 
 
 def start(db_path, n_tasks=3, per_task=4):

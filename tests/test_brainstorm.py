@@ -5,18 +5,12 @@ from storage.tasks import list_tasks
 from studio.brainstorm import brainstorm
 from studio.errors import StudioError
 from studio.jobs import JobContext
-from studio.llm import LLMError, LLMSettings
-from tests.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
+from studio.llm import LLMError
+from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 
 
 def settings_for(fake, **options):
-    return LLMSettings(base_url=fake.url, model="fake-model", api_key="k", backoff_base=0.01, **options)
+    return fake.settings(**{"api_key": "k", **options})
 
 
 @pytest.mark.parametrize("style", ["json", "fenced", "numbered", "bulleted"])
@@ -72,3 +66,20 @@ def test_endpoint_failure_keeps_what_was_answered(db_path, fake):
     with pytest.raises(LLMError):
         brainstorm(db_path, "short-long", 40, settings_for(fake, max_attempts=2), seed=5, concurrency=2)
     assert len(list_tasks(open_db(db_path))) == 20
+
+
+def test_cancel_stops_a_round_whose_requests_are_still_in_flight(db_path, fake):
+    import threading
+    import time
+
+    from studio import jobs
+
+    job = JobContext.create(db_path, "brainstorm", {})
+    result = brainstorm(db_path, "short-long", 20, settings_for(fake), job=job, seed=5)  # one quick round first
+    fake.latency = 30.0  # the next round hangs until cancelled
+    job = JobContext.create(db_path, "brainstorm", {})
+    threading.Timer(0.5, jobs.cancel, [open_db(db_path), job.job_id]).start()
+    started = time.monotonic()
+    result = brainstorm(db_path, "short-long", 20, settings_for(fake, timeout=60), job=job, seed=6)
+    assert time.monotonic() - started < 5 and result.inserted == 0 and result.calls == 0
+    assert len(list_tasks(open_db(db_path), "short-long")) == 20  # what earlier rounds stored stays

@@ -12,16 +12,7 @@ from storage.db import open_db, transaction
 from studio.config import REPO_ROOT
 from studio.demo.loader import load_demo
 from tests.tiny_models import build_tiny_decoder
-
-
-def _wait(condition, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+from tests.waiting import wait_for
 
 
 def _log(job_id: int) -> str:
@@ -50,14 +41,14 @@ def test_training_job_killed_with_sigkill_is_marked_interrupted_and_resumes_to_t
         row = db.execute("SELECT MAX(step) FROM run_metrics").fetchone()
         return row[0] is not None and row[0] >= every + 2 and (out / "checkpoint" / "state.pt").exists()
 
-    _wait(trained_past_a_checkpoint, 240, "training to pass its first checkpoint")
+    wait_for(trained_past_a_checkpoint, 240, "training to pass its first checkpoint")
     os.kill(job_rows.get_job(db, job_id)["pid"], signal.SIGKILL)
 
     def marked_interrupted():
         reconcile(db)  # what the Train tab does on every poll
         return job_rows.get_job(db, job_id)["state"] == "interrupted"
 
-    _wait(marked_interrupted, 30, "the killed job to be marked interrupted")
+    wait_for(marked_interrupted, 30, "the killed job to be marked interrupted")
     assert "resume" in job_rows.get_job(db, job_id)["error"]
     run = dict(next(iter(db.query("SELECT id, state FROM runs"))))
     assert run["state"] == "interrupted"
@@ -65,7 +56,7 @@ def test_training_job_killed_with_sigkill_is_marked_interrupted_and_resumes_to_t
     assert reached < steps, "the job finished before it was killed; the test proves nothing"
 
     resumed = resume_training(db_path, run["id"])
-    _wait(lambda: job_rows.get_job(db, resumed)["state"] not in ("queued", "running"), 300,
+    wait_for(lambda: job_rows.get_job(db, resumed)["state"] not in ("queued", "running"), 300,
           "the resumed job to finish", interval=0.5)
     assert job_rows.get_job(db, resumed)["state"] == "done", _log(resumed)
     assert job_rows.get_job(db, resumed)["resumed_from"] == job_id
@@ -135,7 +126,7 @@ def test_generation_job_through_every_fault_stores_each_reachable_example_exactl
                             "duplicate": 0.05}
         settings = LLMSettings.resolve(base_url=fake.url, model="fake-model", api_key="sk-faults")
         job_id = launch_generate(db_path, settings, "short-long", per_task=6, concurrency=4)
-        _wait(lambda: job_rows.get_job(db, job_id)["state"] not in ("queued", "running"), 300,
+        wait_for(lambda: job_rows.get_job(db, job_id)["state"] not in ("queued", "running"), 300,
               "the generation job to finish", interval=0.5)
         served = fake.counts()
     job = job_rows.get_job(db, job_id)

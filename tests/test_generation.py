@@ -18,22 +18,14 @@ from studio.generation import (create_plan, finished_items, launch_generate, lau
                                run_generation)
 from studio.jobs import JobContext
 from studio.llm import LLMSettings
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
+from tests.waiting import wait_for
 
 SECRET = "sk-generation-secret-4242"
 
 
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
 def settings_for(fake, **options):
-    defaults = dict(base_url=fake.url, model="fake-model", api_key=SECRET, backoff_base=0.01, backoff_cap=0.05,
-                    timeout=5.0, price_prompt=1.0, price_completion=2.0)
-    defaults.update(options)
-    return LLMSettings(**defaults)
+    return fake.settings(**{"api_key": SECRET, "price_prompt": 1.0, "price_completion": 2.0, **options})
 
 
 def seed_tasks(db_path, family="short-long", n=3):
@@ -117,6 +109,36 @@ def test_exact_and_normalised_duplicates_are_skipped_and_counted(db_path, fake):
     assert sorted(outcomes.values()) == ["duplicate", "inserted", "inserted"]
 
 
+def test_one_flush_maps_each_row_to_its_example_or_marks_it_duplicate(db_path):
+    """A flush inserts its rows in one call; each item still gets its own example id or 'duplicate'."""
+    from storage.examples import insert_examples
+    from studio.generation import Outcome, Recorder, Stats
+    from tests.example_rows import make_rows
+
+    db = open_db(db_path)
+    job = JobContext.create(db_path, "generate", {"family": "short-long"})
+    plan = create_plan(db, job.job_id, "sts", per_task=7)
+    a, b, stored = make_rows(3, seed=3, family="short-short", negative=None)
+    insert_examples(db, [stored])
+    folded = dict(a, query=a["query"].upper() + " !")     # a normalised duplicate of a
+    rows = [a, dict(stored, positive=stored["positive"] + "."), folded, b, dict(a), dict(b)]
+    recorder = Recorder(db, plan, job.job_id, Stats(plan.id, plan.total))
+    for item, row in enumerate(rows):
+        recorder.add(Outcome(item, row=dict(row, job_id=job.job_id)))
+    recorder.add(Outcome(6, reason="missing key 'input'", raw="{}"))
+    recorder.flush()
+    marks = db.execute("SELECT item, outcome, example_id FROM generation_items ORDER BY item").fetchall()
+    assert [kind for _, kind, _ in marks] == ["inserted", "duplicate", "duplicate", "inserted", "duplicate",
+                                              "duplicate", "failed"]
+    for (item, kind, example_id), row in zip(marks, rows):
+        if kind == "inserted":
+            assert db.execute("SELECT query, positive FROM examples WHERE id = ?", [example_id]).fetchone() == \
+                (row["query"], row["positive"])
+        else:
+            assert example_id is None
+    assert recorder.stats.inserted == 2 and recorder.stats.duplicates == 4 and recorder.stats.failed == 1
+
+
 def test_transient_faults_are_retried_inside_a_job(db_path, fake):
     seed_tasks(db_path, n=2)
     fake.fault_rates = {"rate_limit": 0.15, "server_error": 0.15, "drop": 0.1}
@@ -180,16 +202,6 @@ def test_plan_is_reused_by_a_resumed_job_and_only_remaining_items_run(db_path, f
     run_generation(db_path, second, plan, settings_for(fake), concurrency=2)
     assert len(fake.chat_requests()) == 3
     assert finished_items(db, plan.id) == set(range(6))
-
-
-def wait_for(predicate, timeout=30.0, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def test_job_killed_with_sigkill_then_resumed_loses_nothing_and_duplicates_nothing(db_path, fake, monkeypatch):

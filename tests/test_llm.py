@@ -6,22 +6,13 @@ import pytest
 
 from studio.errors import StudioError
 from studio.llm import LLMClient, LLMError, LLMSettings, backoff_delay, model_price, test_connection as list_endpoint_models
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 
 SHORT_LONG_PROMPT = 'Reply with JSON keys "user_query", "positive_document", "hard_negative_document".'
 
 
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
-
-
 def settings_for(fake, **options):
-    defaults = dict(base_url=fake.url, model="fake-model", api_key="sk-test-secret", backoff_base=0.01,
-                    backoff_cap=0.05, timeout=5.0)
-    defaults.update(options)
-    return LLMSettings(**defaults)
+    return fake.settings(**{"api_key": "sk-test-secret", **options})
 
 
 def chat(settings, prompt=SHORT_LONG_PROMPT, sleeps=None, **kwargs):

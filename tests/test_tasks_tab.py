@@ -63,3 +63,23 @@ def test_brainstorm_more_fills_the_table_then_edit_reject_accept(configured, stu
 def test_actions_without_a_selection_explain_themselves(configured, studio_client):
     note, _, _ = studio_client.predict(None, "short-long", "all", api_name="/tasks_reject")
     assert note == "Click a task in the table first."
+
+
+def test_a_running_brainstorm_can_be_cancelled_from_the_tab(configured, fake, studio_client):
+    fake.latency = 30.0  # the job's first request hangs: only a cancel ends it soon
+    try:
+        note = studio_client.predict("long-short", 20, api_name="/tasks_brainstorm")
+        assert note.startswith("Brainstorming 20 long-short tasks")
+        deadline = time.time() + 30
+        while not studio_client.predict("long-short", "all", "", api_name="/tasks_poll")[0].startswith("⏳"):
+            assert time.time() < deadline
+            time.sleep(0.3)
+        assert studio_client.predict("long-short", api_name="/tasks_cancel").endswith("cancelling…")
+        deadline = time.time() + 20
+        while "cancelled" not in (status := studio_client.predict("long-short", "all", "", api_name="/tasks_poll")[0]):
+            assert time.time() < deadline and not status.startswith(("✓", "⚠")), status
+            time.sleep(0.3)
+        assert status.endswith("cancelled before it stored any tasks.")
+        assert studio_client.predict("long-short", api_name="/tasks_cancel") == "No long-short brainstorm is running."
+    finally:
+        fake.latency = 0.0

@@ -17,7 +17,8 @@ HELP = (
     "A **task** is one kind of retrieval or classification need (\"given a claim, find evidence\"). "
     "**Brainstorm** asks the LLM for about 20 per call; near-identical ones are dropped. New tasks are "
     "**active**: generation uses every active task. Click a row to edit it, or to reject it (rejected "
-    "tasks are kept but not used). The sts and bitext families need no tasks."
+    "tasks are kept but not used). **Cancel brainstorm** stops a running one; the tasks it already stored are "
+    "kept. The sts and bitext families need no tasks."
 )
 
 
@@ -59,30 +60,52 @@ def brainstorm(db_path, state, family, n):
     return f"Brainstorming {n} {family} tasks (job {job_id})…"
 
 
-def brainstorm_status(db_path, family):
-    """The latest brainstorm job of the family, in words, and a key that changes when its tasks do."""
-    db = open_db(db_path)
+def latest_brainstorm(db, family) -> dict | None:
     jobs.reap(db)
     rows = [job for job in job_rows.list_jobs(db, "brainstorm", limit=20) if job["args"].get("family") == family]
-    if not rows:
-        return "", ""
-    job = rows[0]
-    key = f"{job['id']}:{job['state']}:{job['done']}"
+    return rows[0] if rows else None
+
+
+def brainstorm_status(db_path, family):
+    """The latest brainstorm job of the family, in words; a key that changes when its tasks do;
+    and whether it can still be cancelled."""
+    job = latest_brainstorm(open_db(db_path), family)
+    if job is None:
+        return "", "", False
+    key = f"{job['id']}:{job['state']}:{job['done']}:{job['cancel_requested']}"
     if job["state"] in job_rows.ACTIVE_STATES:
-        return f"⏳ Job {job['id']}: {job['message'] or 'starting the LLM…'}", key
+        if job["cancel_requested"]:
+            return f"⏳ Job {job['id']}: cancelling…", key, False
+        return f"⏳ Job {job['id']}: {job['message'] or 'starting the LLM…'}", key, True
     if job["state"] == "done":
-        return f"✓ Job {job['id']}: {job['message']}.", key
-    return f"⚠ Job {job['id']} {job['state']}: {job['error'] or job['message'] or ''}", key
+        return f"✓ Job {job['id']}: {job['message']}.", key, False
+    if job["state"] == "cancelled":
+        kept = (job["stats"] or {}).get("inserted", 0)
+        if not kept:
+            return f"Job {job['id']} cancelled before it stored any tasks.", key, False
+        return f"Job {job['id']} cancelled; the {kept} new tasks it stored are kept.", key, False
+    return f"⚠ Job {job['id']} {job['state']}: {job['error'] or job['message'] or ''}", key, False
 
 
 def poll(db_path, family, status, seen):
-    text, key = brainstorm_status(db_path, family)
+    text, key, cancellable = brainstorm_status(db_path, family)
+    cancel = gr.update(interactive=cancellable)
     # Refresh the table only when something in it changed: tasks, or the examples counted per task.
     key += ":" + ":".join(map(str, task_rows.family_fingerprint(open_db(db_path), family)))
     if key == seen:
-        return text, gr.update(), gr.update(), seen
+        return text, gr.update(), gr.update(), seen, cancel
     rows, summary = refresh(db_path, family, status)
-    return text, rows, summary, key
+    return text, rows, summary, key, cancel
+
+
+def cancel_brainstorm(db_path, family):
+    """Cancel the family's running brainstorm job, the same way the Generate tab cancels a job."""
+    db = open_db(db_path)
+    job = latest_brainstorm(db, family)
+    if job is None or job["state"] not in job_rows.ACTIVE_STATES:
+        return f"No {family} brainstorm is running."
+    jobs.cancel(db, job["id"])
+    return f"⏳ Job {job['id']}: cancelling…"
 
 
 def select(rows, event: gr.SelectData):
@@ -122,7 +145,10 @@ def build(ctx) -> None:
         family = gr.Dropdown(BRAINSTORM_FAMILIES, value=BRAINSTORM_FAMILIES[0], label="Task family", scale=2)
         status = gr.Radio(["active", "rejected", "all"], value="all", label="Show", scale=2)
         n = gr.Number(value=20, precision=0, minimum=1, maximum=1000, label="How many new tasks", scale=1)
-        brainstorm_button = gr.Button("Brainstorm more", variant="primary", scale=1, elem_id="tasks-brainstorm")
+        with gr.Column(scale=1, min_width=160):
+            brainstorm_button = gr.Button("Brainstorm more", variant="primary", elem_id="tasks-brainstorm")
+            cancel_button = gr.Button("Cancel brainstorm", variant="stop", interactive=False, size="sm",
+                                      elem_id="tasks-cancel")
     llm_note = gr.Markdown(elem_classes=["help-text"], elem_id="tasks-llm-note")
     brainstorm_note = gr.Markdown(elem_id="tasks-brainstorm-note")
     summary = gr.Markdown(elem_classes=["empty-state"], elem_id="tasks-summary")
@@ -144,8 +170,9 @@ def build(ctx) -> None:
           api_name="tasks_list")
     brainstorm_button.click(lambda st, f, k: brainstorm(db_path, st, f, k), [ctx.llm_settings, family, n],
                             brainstorm_note, api_name="tasks_brainstorm")
-    timer.tick(lambda f, s, k: poll(db_path, f, s, k), [family, status, seen], [brainstorm_note, tasks, summary, seen],
-               api_name="tasks_poll", show_progress="hidden")
+    timer.tick(lambda f, s, k: poll(db_path, f, s, k), [family, status, seen],
+               [brainstorm_note, tasks, summary, seen, cancel_button], api_name="tasks_poll", show_progress="hidden")
+    cancel_button.click(lambda f: cancel_brainstorm(db_path, f), family, brainstorm_note, api_name="tasks_cancel")
     tasks.select(select, tasks, [task_id, text], api_visibility="private")
     save_button.click(lambda i, t, f, s: save_edit(db_path, i, t, f, s), [task_id, text, family, status],
                       [action_note, tasks, summary], api_name="tasks_edit")
