@@ -73,7 +73,11 @@ class LLMSettings:
     @classmethod
     def resolve(cls, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                 **options) -> "LLMSettings":
-        """Explicit values win over the environment; blanks count as not given."""
+        """Explicit values win over the environment; blanks count as not given.
+
+        The environment's key goes only to the environment's endpoint: a base URL typed by someone
+        else (a visitor of a shared studio) gets the key they typed, or none, never the owner's.
+        """
         def pick(value, env_name):
             value = (value or "").strip() or (os.environ.get(env_name) or "").strip()
             return value or None
@@ -81,8 +85,13 @@ class LLMSettings:
         options = {key: value for key, value in options.items() if value is not None}
         if "timeout" not in options and os.environ.get("STUDIO_LLM_TIMEOUT"):
             options["timeout"] = float(os.environ["STUDIO_LLM_TIMEOUT"])
+        typed_url = (base_url or "").strip().rstrip("/")
+        env_url = (os.environ.get("OPENAI_BASE_URL") or "").strip().rstrip("/")
+        key = (api_key or "").strip() or None
+        if key is None and (not typed_url or typed_url == env_url):
+            key = pick(None, "OPENAI_API_KEY")
         return cls(base_url=pick(base_url, "OPENAI_BASE_URL"), model=pick(model, "STUDIO_LLM_MODEL"),
-                   api_key=pick(api_key, "OPENAI_API_KEY"), **options)
+                   api_key=key, **options)
 
     @property
     def offline(self) -> bool:
@@ -101,8 +110,9 @@ class LLMSettings:
         env = {}
         if self.base_url:
             env["OPENAI_BASE_URL"] = self.base_url
-        if self.api_key:
-            env["OPENAI_API_KEY"] = self.api_key
+        # Always set, even empty: a job inherits the server's environment, and the owner's key
+        # must not meet an endpoint that someone else typed.
+        env["OPENAI_API_KEY"] = self.api_key or ""
         if self.model:
             env["STUDIO_LLM_MODEL"] = self.model
             if self.price_prompt is not None or self.price_completion is not None:

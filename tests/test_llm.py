@@ -211,3 +211,20 @@ def test_fake_server_runs_as_a_process_for_other_tests_and_benchmarks():
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_environments_key_never_goes_to_an_endpoint_someone_typed(monkeypatch, fake):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://owner.example/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-owner-secret")
+    monkeypatch.setenv("STUDIO_LLM_MODEL", "fake-model")
+    assert LLMSettings.resolve(base_url="http://owner.example/v1/").api_key == "sk-owner-secret"
+    assert LLMSettings.resolve(base_url=fake.url, api_key="sk-typed").api_key == "sk-typed"
+    visitor = LLMSettings.resolve(base_url=fake.url)
+    assert visitor.api_key is None
+    list_endpoint_models(visitor)  # over real HTTP to the typed endpoint
+    assert fake.requests and not any("sk-owner-secret" in str(r.headers) for r in fake.requests)
+    # A job process inherits the server's environment; the settings' own env must override the key.
+    for name, value in visitor.child_env().items():
+        monkeypatch.setenv(name, value)
+    in_job = LLMSettings.resolve()
+    assert in_job.base_url == fake.url and in_job.api_key is None

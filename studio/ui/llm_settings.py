@@ -29,8 +29,14 @@ def describe_settings(state: dict | None) -> str:
         return f"⚠ {error}"
     if settings.offline:
         return f"**No endpoint set: the embedded model answers.** {LOCAL_DESCRIPTION}"
-    key = "a key typed in this session" if (state or {}).get("api_key") else (
-        "the server's OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else "no API key")
+    if (state or {}).get("api_key"):
+        key = "a key typed in this session"
+    elif settings.api_key:
+        key = "the server's OPENAI_API_KEY"
+    elif os.environ.get("OPENAI_API_KEY"):
+        key = "no API key (the server's key is kept for the server's own endpoint; type one for this endpoint)"
+    else:
+        key = "no API key"
     model = settings.model or "⚠ no model chosen (use Test connection, then pick one)"
     price = settings.price(settings.model) if settings.model else None
     cost = (f"${price[0]:g} / ${price[1]:g} per million prompt / completion tokens" if price else
