@@ -134,3 +134,18 @@ def test_quality_job_runs_in_the_background_and_fills_the_columns(studio, studio
     assert store.execute("SELECT COUNT(*) FROM examples WHERE q_at IS NOT NULL").fetchone()[0] == 8
     flagged = apply(studio_client, flags=["no quality signals yet"])
     assert "No examples match" in flagged[1]
+
+
+def test_accepting_row_after_row_crosses_the_page_edge_and_keeps_going(studio_client, store):
+    insert_examples(store, make_rows(14))
+    table = apply(studio_client, size=10)[0]  # all statuses: decided rows stay in the list
+    current = ids_of(table)[7]
+    seen = [current]
+    for _ in range(5):
+        opened = studio_client.predict(current, api_name="/curate_open")
+        result = studio_client.predict(current, *[opened[i] for i in (1, 2, 3, 4)], "newest first", 10,
+                                       api_name="/curate_accept")
+        current = result[-9]
+        seen.append(current)
+    assert len(set(seen)) == 6, seen  # every example opened once: the page edge does not send one back
+    assert store.execute("SELECT COUNT(*) FROM examples WHERE status = 'accepted'").fetchone()[0] == 5

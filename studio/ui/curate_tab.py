@@ -349,25 +349,27 @@ def build(ctx) -> None:
                 rendered = render(flt, sort_label, page, size)
                 if status_value is None:
                     return rendered + editor_values(int(current)) + [note, _actions()]
-                return rendered + editor_values(_next_after(int(current), ids, rendered, flt, sort_label, page, size)
-                                                ) + [note, _actions()]
+                shown, following = _next_after(int(current), ids, rendered, flt, sort_label, page, size)
+                return shown + editor_values(following) + [note, _actions()]
             except StudioError as error:
                 return error_result(len(table_outputs) + len(editor_outputs), error) + [gr.update()]
         return handler
 
     def _next_after(current, old_ids, rendered, flt, sort_label, page, size):
-        """The example to open after deciding one: the next row of the page as it was; at the page's
-        end, a row that moved up into it (when the filter dropped decided rows) or the next page's first."""
+        """(the table to show, the example to open) after deciding one: the next row of the page as it
+        was; at the page's end, a row that moved up into it (when the filter dropped decided rows) or
+        the next page's first, and then the table turns to that page, so the following decision
+        continues from there instead of finding the same example again."""
         old_ids = list(old_ids or [])
         if current in old_ids and old_ids.index(current) + 1 < len(old_ids):
-            return old_ids[old_ids.index(current) + 1]
+            return rendered, old_ids[old_ids.index(current) + 1]
         fresh = [i for i in rendered[4] if i not in old_ids]
         if fresh:
-            return fresh[0]
+            return rendered, fresh[0]
         following = render(flt, sort_label, int(page or 0) + 1, size)
         if following[2] == int(page or 0) + 1 and following[4]:
-            return following[4][0]
-        return current
+            return following, following[4][0]
+        return rendered, current
 
     def prepare_bulk(kind):
         def handler(state):
