@@ -105,8 +105,11 @@ def run_generate(args) -> int:
         else:
             job = JobContext.create(path, "generate", {**old_args, "resume_of": args.resume}, resumed_from=args.resume)
     else:
-        if not args.family or not args.per_task:
+        if not args.family or args.per_task is None:
             raise StudioError("generate needs --family and --per-task (or --resume JOB_ID)")
+        if args.per_task < 1 or (args.tasks is not None and args.tasks < 1) or (
+                args.concurrency is not None and args.concurrency < 1):
+            raise StudioError("--per-task, --tasks and --concurrency must be at least 1")
         settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
         concurrency = args.concurrency or DEFAULT_CONCURRENCY
         job = JobContext.for_command(path, args.job_id, "generate", generation.job_args(
