@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-import marshal
+import json
 import multiprocessing
 import os
 import signal
@@ -199,12 +199,13 @@ async def _serve(sock: socket.socket, settings: LLMSettings) -> None:
 
 
 # --- frames ------------------------------------------------------------------------------------
-# A frame is a 4-byte length and a marshal payload of plain values (str, int, float, bool, None,
-# tuples, lists, dicts): the cheapest serialisation there is, and safe here because both ends are
-# this program (marshal is never used on data from outside).
+# A frame is a 4-byte length and a JSON payload of plain values (str, int, float, bool, None,
+# lists, dicts). JSON, not marshal or pickle: the replies carry model output, and nothing that
+# reads model output may be able to build code objects (tests/test_security.py); it costs
+# ~20 µs a frame against ~1 ms of SDK work per request.
 
 def _send(writer: asyncio.StreamWriter, message: tuple) -> None:
-    payload = marshal.dumps(message)
+    payload = json.dumps(message, ensure_ascii=False).encode("utf-8")
     writer.write(struct.pack(">I", len(payload)) + payload)
 
 
@@ -212,6 +213,6 @@ async def _receive(reader: asyncio.StreamReader) -> tuple | None:
     """The next message, or None at the end of the stream."""
     try:
         size = struct.unpack(">I", await reader.readexactly(4))[0]
-        return marshal.loads(await reader.readexactly(size))
+        return json.loads(await reader.readexactly(size))
     except asyncio.IncompleteReadError:
         return None

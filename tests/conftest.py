@@ -5,6 +5,28 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Jobs run below the web server's priority in the product; in the suite the browser, the studio
+# and the background SciFact run would then starve the very jobs the tests wait for.
+# tests/test_jobs.py checks the product's default explicitly.
+os.environ.setdefault("STUDIO_JOB_NICE", "0")
+
+SCIFACT_TEST_FILE = "test_scifact_reference.py"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the SciFact evaluation now, in the background, and collect it at the very end."""
+    scifact = [item for item in items if item.path.name == SCIFACT_TEST_FILE]
+    if scifact:
+        from tests import scifact_run
+
+        scifact_run.start()
+        items[:] = [item for item in items if item.path.name != SCIFACT_TEST_FILE] + scifact
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import scifact_run
+
+    scifact_run.stop()
 
 
 @pytest.fixture(autouse=True)

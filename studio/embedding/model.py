@@ -14,19 +14,11 @@ from torch import nn
 
 from studio.embedding.eos import ensure_eos_appended
 from studio.embedding.pooling import POOLINGS, pool
+from studio.embedding.query import QUERY_TEMPLATE, format_query  # noqa: F401 (re-exported)
 from studio.errors import StudioError
 from studio.model_registry import resolve_model
 
-QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
 DEFAULT_MAX_LENGTH = 512  # METHOD.md §5
-
-
-def format_query(query: str, instruction: str | None) -> str:
-    """`Instruct: {instruction}\\nQuery: {query}` when there is an instruction, else the query alone."""
-    instruction = (instruction or "").strip()
-    if not instruction:
-        return query
-    return QUERY_TEMPLATE.format(instruction=instruction, query=query)
 
 
 def default_device() -> torch.device:

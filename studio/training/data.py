@@ -3,7 +3,7 @@
 import random
 from dataclasses import dataclass
 
-from studio.embedding.model import format_query
+from studio.embedding.query import format_query
 from studio.errors import StudioError
 
 

@@ -9,7 +9,7 @@ README model card. With LoRA the adapter alone is also saved in `out_dir/lora_ad
 import json
 from pathlib import Path
 
-from studio.embedding.model import QUERY_TEMPLATE
+from studio.embedding.query import QUERY_TEMPLATE
 
 ADAPTER_DIR = "lora_adapter"
 DEFAULT_INSTRUCTION = "Given a query, retrieve relevant documents"

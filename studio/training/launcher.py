@@ -16,7 +16,6 @@ from storage.db import open_db
 from studio import jobs
 from studio.config import data_dir
 from studio.errors import StudioError
-from studio.training.checkpoint import has_checkpoint
 from studio.training.config import TrainConfig
 from studio.training.data import load_examples, split_heldout
 
@@ -153,6 +152,8 @@ def resume_training(db_path, run_id: int) -> int:
         raise StudioError("a training job is already running: wait for it or cancel it first")
     if run["state"] == "done":
         raise StudioError(f"run {run_id} has already finished: start a new run to train more")
+    from studio.training.checkpoint import has_checkpoint  # imports torch: not at the web server's start
+
     if not has_checkpoint(run["out_dir"]):
         raise StudioError(f"run {run_id} left no checkpoint to resume from: start a new run instead")
     return jobs.launch(db_path, "train", ["train", "--resume", "--out", run["out_dir"]],
