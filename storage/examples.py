@@ -122,7 +122,8 @@ def norm_key_sql(expression: str) -> str:
 class InsertResult:
     inserted: int = 0
     duplicates: int = 0
-    ids: list[int] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)       # the new examples' ids, in insertion order
+    row_ids: list[int | None] = field(default_factory=list)  # per given row: its new id, None for a duplicate
 
 
 _INSERT_SQL = (  # the single-table store before migration 23
@@ -197,9 +198,11 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
             for row, exact, fold in batch:
                 if fold in stored or fold in seen:
                     result.duplicates += 1
+                    result.row_ids.append(None)
                     continue
                 seen.add(fold)
                 new_id = last + 1 + len(fresh_rows)
+                result.row_ids.append(new_id)
                 fresh_rows.append((new_id, row["family"], row.get("language") or "English", row.get("status") or "pending",
                                    row.get("task_id"), row.get("template_version_id"), row.get("model"),
                                    row.get("prompt_tokens"), row.get("completion_tokens"), row.get("cost"),
@@ -246,13 +249,16 @@ def _insert_single_table(db, hashed: list, stamp: str) -> InsertResult:
             folded = list({item[2] for item in batch})
             stored = {found for (found,) in db.execute(
                 f"SELECT norm_hash FROM examples WHERE norm_hash IN ({', '.join('?' for _ in folded)})", folded)}
-            fresh = []
+            fresh, positions = [], []
             for row, exact, fold in batch:
                 if fold in stored or fold in seen:
                     result.duplicates += 1
+                    result.row_ids.append(None)
                     continue
                 seen.add(fold)
                 fresh.append(_values(row, exact, fold, stamp))
+                positions.append(len(result.row_ids))
+                result.row_ids.append(None)  # its id once the batch is in
             if not fresh:
                 continue
             last = db.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
@@ -267,6 +273,8 @@ def _insert_single_table(db, hashed: list, stamp: str) -> InsertResult:
                     db.execute("DELETE FROM fts_bulk_load")
             if inserted != len(fresh):
                 raise _refused()
+            for offset, position in enumerate(positions):
+                result.row_ids[position] = last + 1 + offset
             result.inserted += inserted
             result.ids.extend(range(last + 1, last + 1 + inserted))
     return result

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from storage import tasks as task_rows
 from storage.db import now, open_db, transaction
-from storage.examples import CONTENT_FIELDS, content_hash, insert_examples
+from storage.examples import insert_examples
 from storage import jobs as job_rows
 from studio.errors import StudioError
 from studio.families import Family, load_family
@@ -268,23 +268,8 @@ class Recorder:
 
     def _insert_rows(self, rows: list[dict]) -> list[int | None]:
         """Insert the rows in one call (one row at a time costs ~0.2 ms more per row); returns each
-        row's new example id, or None for a duplicate.
-
-        The store reports only the new ids, so each row is matched to one by its exact text: a row
-        was inserted when a new example holds that text, and the first such row owns it (a later
-        identical row is the duplicate)."""
-        if not rows:
-            return []
-        result = insert_examples(self.db, rows)
-        new = {}
-        for start in range(0, len(result.ids), 500):
-            ids = result.ids[start:start + 500]
-            new.update(self.db.execute(f"SELECT content_hash, id FROM examples WHERE id IN ({', '.join('?' * len(ids))})",
-                                       ids).fetchall())
-        owners = [new.pop(content_hash(*(row.get(name) for name in CONTENT_FIELDS)), None) for row in rows]
-        if sum(owner is not None for owner in owners) != result.inserted:
-            raise RuntimeError("the inserted examples do not match the generated rows")  # the store changed its contract
-        return owners
+        row's new example id, or None for a duplicate."""
+        return insert_examples(self.db, rows).row_ids if rows else []
 
 
 # --- the job -------------------------------------------------------------------------------

@@ -29,8 +29,12 @@ def test_batched_insert_reports_the_real_ids_across_batches(db_path):
     assert (result.inserted, result.duplicates) == (LOOKUP_BATCH + 37, 1)
     for example_id, row in zip(result.ids, [r for i, r in enumerate(rows) if i != 600]):
         assert get_example(db, example_id)["query"] == row["query"]
+    copy_at = next(i for i, row in enumerate(rows) if i != 10 and row == rows[10])
+    assert [i for i, new_id in enumerate(result.row_ids) if new_id is None] == [copy_at]
+    assert [i for i in result.row_ids if i is not None] == result.ids
     again = insert_examples(db, make_rows(3) + make_rows(2, seed=9))
     assert (again.inserted, again.duplicates) == (2, 3)
+    assert again.row_ids[:3] == [None, None, None] and again.row_ids[3:] == again.ids
 
 
 def test_a_failed_insert_inside_an_outer_transaction_leaves_search_indexing_intact(db_path):
