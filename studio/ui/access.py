@@ -21,7 +21,7 @@ from studio.auth import Editors
 CHANGES = frozenset({
     "demo_load",
     "template_save", "template_revert", "template_reset",
-    "tasks_brainstorm", "tasks_edit", "tasks_accept", "tasks_reject",
+    "tasks_brainstorm", "tasks_cancel", "tasks_edit", "tasks_accept", "tasks_reject",
     "settings_test",  # calls the endpoint with the server's key
     "generate_start", "generate_cancel", "generate_resume",
     "curate_accept", "curate_reject", "curate_save", "curate_undo",
