@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 
 from storage.db import now, transaction
-from storage.examples import STATUSES, content_hash, norm_hash, norm_key, norm_key_sql
+from storage.examples import STATUSES, content_hash, norm_hash, norm_key, norm_key_sql, split_columns
 from studio.errors import StudioError
 
 # Markers that highlight() puts around search matches. Private-use characters cannot clash with
@@ -341,13 +341,6 @@ def _all_columns(db) -> list[str]:
     return [row[1] for row in db.execute("PRAGMA table_info(examples)").fetchall()]
 
 
-def _table_columns(db) -> tuple[list[str], list[str]]:
-    """The columns of example_rows and of example_texts (the two halves of the `examples` view)."""
-    rows = [row[1] for row in db.execute("PRAGMA table_info(example_rows)").fetchall()]
-    texts = [row[1] for row in db.execute("PRAGMA table_info(example_texts)").fetchall()]
-    return rows, texts
-
-
 def content_clash(db, content: str, norm: str, example_id: int | None = None) -> int | None:
     """The id of another example with exactly this content, if any (found through the indexed
     norm_key: equal content means equal normalised text)."""
@@ -434,7 +427,7 @@ def edit(db, example_id: int, changes: dict, who: str = "user", status: str | No
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [example_id, stamp, who, kind if text_changed else "status", json.dumps(before, ensure_ascii=False),
              json.dumps(after, ensure_ascii=False), action_id])
-        row_columns, text_columns = _table_columns(db)
+        row_columns, text_columns = split_columns(db)
         for_rows = [name for name in tracked if name in row_columns]
         if "norm_hash" in tracked:
             for_rows.append("norm_key")
@@ -484,7 +477,7 @@ def undo_last(db, who: str = "user") -> ActionResult:
             "INSERT INTO example_history (example_id, at, who, action, before, after, action_id)"
             " SELECT example_id, ?, ?, 'undo', after, before, ? FROM example_history WHERE action_id = ?",
             [stamp, who, undo_id, aid])
-        row_columns, text_columns = _table_columns(db)
+        row_columns, text_columns = split_columns(db)
         if action["kind"] == "delete":
             restored = _restore_deleted(db, aid, row_columns, text_columns)
         else:

@@ -293,11 +293,19 @@ VIEW_DEFAULTS = {"language": "'English'", "instruction": "''", "status": "'pendi
                  "updated_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"}
 
 
+def split_columns(db) -> tuple[list[str], list[str]]:
+    """The columns of example_rows and of example_texts (the two halves of the `examples` view), ids included."""
+    def columns(table: str) -> list[str]:
+        return [row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()]
+
+    return columns("example_rows"), columns("example_texts")
+
+
 def create_examples_view(db) -> None:
     """(Re)create the `examples` view and its write triggers from the columns of example_rows and
     example_texts. A migration that adds a column to either table calls this afterwards."""
-    rows = [row[1] for row in db.execute("PRAGMA table_info(example_rows)").fetchall()]
-    texts = [row[1] for row in db.execute("PRAGMA table_info(example_texts)").fetchall() if row[1] != "id"]
+    rows, texts = split_columns(db)
+    texts = [name for name in texts if name != "id"]
     known = set(rows) | set(texts)
     order = [name for name in VIEW_ORDER if name in known]
     order += [name for name in rows + texts if name not in order]

@@ -61,8 +61,9 @@ def catch_up(db) -> None:
         pass
 
 
-def _path_of(db) -> str:
-    return db.execute("PRAGMA database_list").fetchone()[2]
+def _path_of(db_or_path) -> str:
+    """The store's file path, given the path itself or an open database."""
+    return db_or_path if isinstance(db_or_path, str) else db_or_path.execute("PRAGMA database_list").fetchone()[2]
 
 
 def _drain(path: str) -> None:
@@ -83,7 +84,7 @@ def _drain(path: str) -> None:
 def start_indexer(db_or_path) -> threading.Thread:
     """Start (once per store and process) the thread that indexes the backlog. It is not a daemon:
     a command-line import waits for it before the process ends, so its rows are searchable."""
-    path = db_or_path if isinstance(db_or_path, str) else _path_of(db_or_path)
+    path = _path_of(db_or_path)
     with _lock:
         thread = _threads.get(path)
         if thread is None or not thread.is_alive():
@@ -95,7 +96,7 @@ def start_indexer(db_or_path) -> threading.Thread:
 
 def wait(db_or_path, timeout: float | None = None) -> bool:
     """Block until this process's indexer for the store has finished; True when it has."""
-    path = db_or_path if isinstance(db_or_path, str) else _path_of(db_or_path)
+    path = _path_of(db_or_path)
     thread = _threads.get(path)
     if thread is not None:
         thread.join(timeout)
@@ -104,5 +105,5 @@ def wait(db_or_path, timeout: float | None = None) -> bool:
 
 
 def last_error(db_or_path) -> str | None:
-    path = db_or_path if isinstance(db_or_path, str) else _path_of(db_or_path)
+    path = _path_of(db_or_path)
     return _errors.get(path)
