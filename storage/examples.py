@@ -160,6 +160,17 @@ def _refused() -> ValueError:
                       f" and a status among {', '.join(STATUSES)}")
 
 
+def _counted_duplicate(fold: str, stored: set, seen: set, result: InsertResult) -> bool:
+    """Whether a row with this normalised hash is stored already or came earlier in this call
+    (then it is counted as a duplicate); otherwise it is remembered as seen."""
+    if fold in stored or fold in seen:
+        result.duplicates += 1
+        result.row_ids.append(None)
+        return True
+    seen.add(fold)
+    return False
+
+
 def split_schema(db) -> bool:
     """Whether the store has the narrow row table of migration 23 (older stores are upgraded on open;
     only a store opened without migrating can be older)."""
@@ -196,11 +207,8 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
                 "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
                 f" WHERE r.norm_key IN ({', '.join('?' for _ in keys)})", keys)}
             for row, exact, fold in batch:
-                if fold in stored or fold in seen:
-                    result.duplicates += 1
-                    result.row_ids.append(None)
+                if _counted_duplicate(fold, stored, seen, result):
                     continue
-                seen.add(fold)
                 new_id = last + 1 + len(fresh_rows)
                 result.row_ids.append(new_id)
                 fresh_rows.append((new_id, row["family"], row.get("language") or "English", row.get("status") or "pending",
@@ -251,11 +259,8 @@ def _insert_single_table(db, hashed: list, stamp: str) -> InsertResult:
                 f"SELECT norm_hash FROM examples WHERE norm_hash IN ({', '.join('?' for _ in folded)})", folded)}
             fresh, positions = [], []
             for row, exact, fold in batch:
-                if fold in stored or fold in seen:
-                    result.duplicates += 1
-                    result.row_ids.append(None)
+                if _counted_duplicate(fold, stored, seen, result):
                     continue
-                seen.add(fold)
                 fresh.append(_values(row, exact, fold, stamp))
                 positions.append(len(result.row_ids))
                 result.row_ids.append(None)  # its id once the batch is in
