@@ -66,15 +66,32 @@ def lower_priority(pid: int, nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
     except OSError:  # gone already, or not allowed: the job still runs, at normal priority
         pass
+    own_group = autogroup_nice(os.getpid())
+    if own_group is None:  # no autogroup in this kernel (or hidden, as in some containers)
+        return
     try:
-        Path(f"/proc/{pid}/autogroup").write_text(str(min(19, _autogroup_nice(os.getpid()) + nice)))
-    except (OSError, ValueError):  # no autogroup in this kernel, or not allowed
+        Path(f"/proc/{pid}/autogroup").write_text(str(min(19, own_group + nice)))
+    except OSError:  # gone already, or not allowed
         pass
 
 
-def _autogroup_nice(pid: int) -> int:
-    # The file reads like "/autogroup-698 nice 0".
-    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+def autogroup_nice(pid: int) -> int | None:
+    """The nice value of process `pid`'s scheduling group, or None where the kernel does not say."""
+    try:
+        return parse_autogroup(Path(f"/proc/{pid}/autogroup").read_text())
+    except OSError:
+        return None
+
+
+def parse_autogroup(text: str) -> int | None:
+    """The nice value in a /proc/PID/autogroup line such as "/autogroup-698 nice 0"; None if it has none."""
+    words = text.split()
+    if len(words) >= 2 and words[-2] == "nice":
+        try:
+            return int(words[-1])
+        except ValueError:
+            return None
+    return None
 
 
 def launch(db_path, kind: str, argv: list[str], args: dict | None = None, env: dict | None = None,
