@@ -5,8 +5,7 @@
 
 The default mode runs the fake OpenAI-compatible server (tests/fake_openai.py) in a separate
 process, so that only the engine's CPU is counted, and generates short-long examples through the
-real engine (plan, prompt rendering, openai client, retries, parsing, SQLite writes). The server and
-every client run on uvloop when it is installed, as the engine's jobs do (studio.aio). With a
+real engine (plan, prompt rendering, openai client, retries, parsing, SQLite writes). With a
 latency L and concurrency C the ideal is C / L examples per second. The engine runs twice per
 round: as it does by default (at this concurrency it shares its requests with forked worker
 processes, studio.llm_pool, whose CPU is counted too) and with every request in its own process. As a
@@ -97,7 +96,6 @@ def engine_run(url: str, n: int, concurrency: int, per_task: int, processes: int
 
 
 def online(args) -> None:
-    from studio import aio
     from studio.llm import LLMSettings
     from studio.llm_pool import pool_size
 
@@ -110,7 +108,7 @@ def online(args) -> None:
     process, url = start_fake(args.latency)
     try:
         for round_ in range(args.rounds):
-            bare.append(n / aio.run(bare_client(url, n, args.concurrency)))
+            bare.append(n / asyncio.run(bare_client(url, n, args.concurrency)))
             for label, processes in setups.items():
                 with tempfile.TemporaryDirectory() as folder:
                     os.environ["STUDIO_DATA_DIR"] = folder

@@ -17,7 +17,6 @@ import time
 import openai
 
 from storage.db import open_db
-from studio import aio
 from studio.config import data_dir
 from studio.errors import StudioError
 from studio.families import load_family
@@ -65,7 +64,7 @@ def run_batch_generation(db_path, job, plan: Plan, settings: LLMSettings, poll: 
         raise StudioError("the Batch API needs an OpenAI endpoint: set a base URL and key, or generate without "
                           "--batch-api")
     db = open_db(db_path)
-    return aio.run(_run(db, job, plan, settings, poll if poll is not None else poll_seconds()))
+    return asyncio.run(_run(db, job, plan, settings, poll if poll is not None else poll_seconds()))
 
 
 async def _run(db, job, plan: Plan, settings: LLMSettings, poll: float) -> Stats:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from storage import tasks as task_rows
 from storage.db import open_db
-from studio import aio
 from studio.errors import StudioError
 from studio.families import load_family
 from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings, TokenCount
@@ -62,7 +61,7 @@ def brainstorm(db_path, family_name: str, n: int, settings: LLMSettings, job=Non
     if not 1 <= n <= 10_000:
         raise StudioError("ask for between 1 and 10000 tasks")
     db = open_db(db_path)
-    return aio.run(_brainstorm(db, family, n, settings, job, seed, concurrency, client))
+    return asyncio.run(_brainstorm(db, family, n, settings, job, seed, concurrency, client))
 
 
 async def _brainstorm(db, family, n, settings, job, seed, concurrency, client) -> BrainstormResult:

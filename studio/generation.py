@@ -19,7 +19,6 @@ from storage import tasks as task_rows
 from storage.db import now, open_db, transaction
 from storage.examples import insert_examples
 from storage import jobs as job_rows
-from studio import aio
 from studio.errors import StudioError
 from studio.families import Family, load_family
 from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings, TokenCount
@@ -344,8 +343,8 @@ def run_generation(db_path, job, plan: Plan, settings: LLMSettings, concurrency:
         processes = pool_size(min(concurrency, len(remaining)), settings)
     if own_client and processes and not settings.offline:
         client = LLMProcessPool(settings, processes)  # forks its workers: before the event loop starts
-    return aio.run(_run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client,
-                        own_client))
+    return asyncio.run(_run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client,
+                            own_client))
 
 
 async def _run(db, job, plan, family, remaining, texts, stats, settings, concurrency, client, own_client) -> Stats:

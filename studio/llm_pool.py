@@ -29,7 +29,6 @@ import struct
 import sys
 from dataclasses import fields
 
-from studio import aio
 from studio.llm import Completion, LLMClient, LLMError, LLMSettings, Usage, check_model, tls_context
 
 REQUESTS_PER_PROCESS = 32   # below this many in flight, one process is enough: no pool
@@ -168,7 +167,7 @@ def _worker_main(sock: socket.socket, settings: LLMSettings, parent_ends: list[s
         end.close()
     # Ctrl-C in a terminal reaches the whole process group: the job handles it and closes the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    aio.run(_serve(sock, settings))
+    asyncio.run(_serve(sock, settings))
 
 
 async def _serve(sock: socket.socket, settings: LLMSettings) -> None:

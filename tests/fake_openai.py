@@ -497,10 +497,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"fake-openai listening on {fake.url}", flush=True)
         await asyncio.Event().wait()
 
-    from studio import aio  # uvloop where installed: less of the machine's CPU goes to the fake server
-
     try:
-        aio.run(serve())
+        asyncio.run(serve())
     except KeyboardInterrupt:
         pass
 
