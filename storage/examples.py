@@ -71,8 +71,16 @@ def _folded_utf8(text: str) -> bytes:
     UTF-8 sequence, so translating and replacing them is safe)."""
     if text.isascii():
         return _squeeze(text.encode("ascii").translate(_FOLD, _ASCII_PUNCTUATION))
-    raw = unicodedata.normalize("NFKC", text).casefold().encode("utf-8").translate(_FOLD, _ASCII_PUNCTUATION)
+    text = unicodedata.normalize("NFKC", text)
+    raw = text.encode("utf-8").translate(_FOLD, _ASCII_PUNCTUATION)
     others = raw.translate(None, _ASCII).decode("utf-8")  # just the non-ASCII characters, usually few
+    # Case folding works character by character, and the translate above has folded the ASCII
+    # ones: the whole text needs str.casefold (slow outside ASCII) only if one of the others folds.
+    if others.casefold() != others:
+        raw = text.casefold().encode("utf-8").translate(_FOLD, _ASCII_PUNCTUATION)
+        others = raw.translate(None, _ASCII).decode("utf-8")
+    if others.isalpha():  # letters only (most text): no punctuation or space among them
+        return _squeeze(raw)
     for mark in _PUNCTUATION.intersection(others):
         raw = raw.replace(mark.encode("utf-8"), b"")
     if _UNICODE_SPACES.intersection(others):

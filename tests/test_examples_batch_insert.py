@@ -1,5 +1,6 @@
 """The batched insert path of storage.examples keeps the reference behaviour."""
 
+import random
 import re
 import unicodedata
 
@@ -19,6 +20,17 @@ def test_fast_normalisation_equals_the_reference_definition():
                "日本語の「質問」", "Straße ǅ", "$5 + <tags> ^~|`", "", "a_b-c.d"]
     for text in samples:
         assert normalize_text(text) == reference_normalize(text), text
+
+
+def test_fast_normalisation_equals_the_reference_on_random_mixed_text():
+    # Letters that fold and letters that do not, in and out of ASCII; punctuation and spaces of
+    # several scripts; compatibility forms; combining marks: every fast path and its way out.
+    alphabet = ("aZ09 .,;!?'\"-_\t\n" "éÉüÜßẞİıΣσςǅ" "日本語の" "「」“”«»—…·" "\u00a0\u2028\u3000\u1680"
+                "ﬁⅫＡｂ。\u0301\u0308" "हिन्दी" "Ωω" "\x1c\x85")
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert normalize_text(text) == reference_normalize(text), repr(text)
 
 
 def test_batched_insert_reports_the_real_ids_across_batches(db_path):
