@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from storage import curation  # noqa: E402
 from storage.curation import ExampleFilter  # noqa: E402
 from storage.db import now, open_db, transaction  # noqa: E402
-from storage import search_backlog  # noqa: E402
+from storage import search_backlog, search_text  # noqa: E402
 from storage.examples import ROW_INSERT, TEXT_INSERT, content_hash, insert_examples, norm_hash, norm_key  # noqa: E402
 from studio.config import data_dir  # noqa: E402
 from studio.curation import review  # noqa: E402
@@ -142,8 +142,7 @@ def build_base(path: Path, base_rows: int, resume: bool = False) -> None:
             db.execute("INSERT INTO fts_bulk_load (id) VALUES (1)")
             db.conn.executemany(ROW_INSERT, row_values)
             db.conn.executemany(TEXT_INSERT, text_values)
-            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
-                       " SELECT id, query, positive, negative FROM example_texts WHERE id > ?", [done])
+            db.execute(search_text.INDEX_RANGE, [done + 1, done + n])
             db.execute("DELETE FROM fts_bulk_load")
         done += n
         rate = (done - first) / (time.perf_counter() - started)

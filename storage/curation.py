@@ -10,6 +10,7 @@ import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
 
+from storage import search_text
 from storage.db import now, transaction
 from storage.examples import STATUSES, content_hash, norm_hash, norm_key, norm_key_sql, split_columns
 from studio.errors import StudioError
@@ -120,11 +121,12 @@ class ActionResult:
 
 
 def fts_query(text: str) -> str | None:
-    """A user's search words as a safe FTS5 query: every word must occur; `word*` is a prefix."""
+    """A user's search words as a safe FTS5 query: every word must occur; `word*` is a prefix.
+    Chinese, Japanese and Korean words become phrases of characters, as they are indexed."""
     terms = []
     for word in (text or "").split():
         prefix = word.endswith("*")
-        word = word.rstrip("*").replace('"', '""')
+        word = search_text.for_index(word.rstrip("*")).replace('"', '""')
         if word:
             terms.append(f'"{word}"' + ("*" if prefix else ""))
     return " ".join(terms) or None
@@ -246,6 +248,9 @@ def page(db, flt: ExampleFilter, sort: str = "newest", offset: int = 0, limit: i
         cursor = _run(db, sql, [MARK_OPEN, MARK_CLOSE] * len(TEXT_FIELDS) + params + [limit, offset])
         names = [description[0] for description in cursor.description]
         rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+        for row in rows:  # highlight() returns the text as indexed
+            for name in TEXT_FIELDS:
+                row[f"{name}_marked"] = search_text.for_display(row[f"{name}_marked"])
     else:
         if sort in NULLS_LAST_SORTS:
             ids = _ids_nulls_last(db, flt, sort, offset, limit)

@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 import storage.migrations
+from storage import search_text
 
 BUSY_TIMEOUT_MS = 30_000
 # A store of a million examples is a few GB. SQLite's default 2 MB page cache made a 100k-example
@@ -44,6 +45,7 @@ def open_db(path=None, migrate: bool = True) -> sqlite_utils.Database:
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     conn.execute("PRAGMA foreign_keys = ON")
+    search_text.register(conn)  # the search triggers and the index's content view call it
     db = sqlite_utils.Database(conn)
     if migrate:
         apply_migrations(db)

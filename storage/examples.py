@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
-from storage import search_backlog
+from storage import search_backlog, search_text
 from storage.db import now, transaction
 
 STATUSES = ("pending", "accepted", "rejected")
@@ -244,9 +244,7 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
         if deferred:
             search_backlog.add(db, first, final)
         else:
-            db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
-                       " SELECT id, query, positive, negative FROM example_texts WHERE id BETWEEN ? AND ?",
-                       [first, final])
+            db.execute(search_text.INDEX_RANGE, [first, final])
         result.inserted = len(fresh_rows)
         result.ids = list(range(first, final + 1))
     if deferred and background:

@@ -15,6 +15,7 @@ import sqlite3
 import sys
 import threading
 
+from storage import search_text
 from storage.db import now, open_db, transaction
 
 CHUNK = 5_000
@@ -46,8 +47,7 @@ def index_some(db, limit: int = CHUNK) -> int:
             return 0
         key, first, last = front
         upto = min(last, first + limit - 1)
-        db.execute("INSERT INTO examples_fts (rowid, query, positive, negative)"
-                   " SELECT id, query, positive, negative FROM example_texts WHERE id BETWEEN ? AND ?", [first, upto])
+        db.execute(search_text.INDEX_RANGE, [first, upto])
         if upto == last:
             db.execute("DELETE FROM search_backlog WHERE rowid = ?", [key])
         else:

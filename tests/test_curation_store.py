@@ -3,7 +3,7 @@ import pytest
 from storage import curation
 from storage.curation import MARK_CLOSE, MARK_OPEN, ExampleFilter
 from storage.db import open_db
-from storage.examples import content_hash, get_example, insert_examples
+from storage.examples import content_hash, get_example, insert_examples, norm_hash
 from studio.errors import StudioError
 from tests.example_rows import make_rows
 
@@ -55,6 +55,78 @@ def test_search_finds_words_and_marks_them(db):
     assert curation.count(db, ExampleFilter(search='"zephyrine')) == 1
     assert curation.count(db, ExampleFilter(search="zephyrine", family="sts")) == (
         1 if target["family"] == "sts" else 0)
+
+
+CJK_TEXTS = {  # language: (positive, a word inside it, a word it does not contain)
+    "Chinese": ("光合作用是植物利用阳光制造养分的过程。", "阳光", "月光"),
+    "Japanese": ("東京タワーは東京都港区にある電波塔です。", "電波塔", "電話"),
+    "Korean": ("학교에서 광합성에 대해 배웠습니다", "광합성", "광고"),
+}
+
+
+def test_search_finds_words_inside_chinese_japanese_and_korean_text(db):
+    ids = {}
+    for language, (positive, _, _) in CJK_TEXTS.items():
+        row = {**make_rows(1, seed=len(ids) + 50)[0], "language": language, "positive": positive}
+        ids[language] = insert_examples(db, [row]).ids[0]
+    for language, (positive, word, absent) in CJK_TEXTS.items():
+        result = curation.page(db, ExampleFilter(search=word))
+        assert [r["id"] for r in result.rows] == [ids[language]], (language, word)
+        marked = result.rows[0]["positive_marked"]
+        # The mark sits on the word and the text reads as it was written.
+        assert marked.replace(MARK_OPEN, "").replace(MARK_CLOSE, "") == positive
+        assert f"{MARK_OPEN}{word}{MARK_CLOSE}" in marked
+        assert curation.count(db, ExampleFilter(search=absent)) == 0, (language, absent)
+    # A phrase across the whole run, a single character, a prefix, and Latin words beside CJK text.
+    assert curation.count(db, ExampleFilter(search="光合作用是植物")) == 1
+    assert curation.count(db, ExampleFilter(search="塔")) == 1
+    assert curation.count(db, ExampleFilter(search="港区*")) == 1
+    # Edits and deletes keep the index in step with the texts.
+    curation.edit(db, ids["Chinese"], {"positive": "月光照在湖面上。"})
+    assert curation.count(db, ExampleFilter(search="阳光")) == 0
+    assert curation.count(db, ExampleFilter(search="月光")) == 1
+    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
+
+
+def test_a_large_cjk_import_is_searchable_once_indexed_in_the_background(db):
+    from storage import search_backlog
+
+    rows = [{**row, "language": "Japanese", "positive": f"第{i}番目の文書は東京の電波塔について説明します。"}
+            for i, row in enumerate(make_rows(12, seed=77))]
+    insert_examples(db, rows, index_now=False, background=False)
+    assert curation.count(db, ExampleFilter(search="電波塔")) == 0
+    search_backlog.catch_up(db)
+    assert curation.count(db, ExampleFilter(search="電波塔")) == 12
+    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")
+
+
+def test_a_store_from_before_cjk_search_is_reindexed_on_open(db_path, monkeypatch):
+    from storage import db as db_module
+    from storage import search_backlog
+
+    before = [m for m in db_module.available_migrations() if m[0] != 24]
+    monkeypatch.setattr(db_module, "available_migrations", lambda: before)
+    old = open_db(db_path)
+    positive, word, _ = CJK_TEXTS["Japanese"]
+
+    def add(query, positive):  # through the view, as that schema's own triggers index it
+        hashes = [content_hash("", query, positive, None), norm_hash("", query, positive, None)]
+        old.execute("INSERT INTO examples (family, language, query, positive, content_hash, norm_hash)"
+                    " VALUES ('short-short', 'Japanese', ?, ?, ?, ?)", [query, positive, *hashes])
+
+    add("tower", positive)
+    search_backlog.add(old, 2, 7)  # rows of a large import, not indexed yet
+    for i in range(6):
+        add(f"p{i}", f"row {i}")
+    assert curation.count(old, ExampleFilter(search=word)) == 0  # whole runs only, then
+    assert curation.count(old, ExampleFilter(search="p3")) == 0
+    old.conn.close()
+    monkeypatch.undo()
+
+    db = open_db(db_path)
+    assert curation.count(db, ExampleFilter(search=word)) == 1
+    assert search_backlog.waiting(db) == 0 and curation.count(db, ExampleFilter(search="p3")) == 1
+    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")
 
 
 def test_search_after_edit_forgets_old_words(db):
