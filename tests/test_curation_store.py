@@ -61,10 +61,11 @@ CJK_TEXTS = {  # language: (positive, a word inside it, a word it does not conta
     "Chinese": ("光合作用是植物利用阳光制造养分的过程。", "阳光", "月光"),
     "Japanese": ("東京タワーは東京都港区にある電波塔です。", "電波塔", "電話"),
     "Korean": ("학교에서 광합성에 대해 배웠습니다", "광합성", "광고"),
+    "Thai": ("ฉันชอบเรียนภาษาไทยมาก", "ภาษา", "ภาพ"),
 }
 
 
-def test_search_finds_words_inside_chinese_japanese_and_korean_text(db):
+def test_search_finds_words_inside_text_written_without_spaces(db):
     ids = {}
     for language, (positive, _, _) in CJK_TEXTS.items():
         row = {**make_rows(1, seed=len(ids) + 50)[0], "language": language, "positive": positive}

@@ -1,4 +1,4 @@
-"""Search inside Chinese, Japanese and Korean text (see storage.search_text).
+"""Search inside text written without spaces: Chinese, Japanese, Korean, Thai, Lao, Khmer, Burmese (storage.search_text).
 
 The index is rebuilt from a view that passes each text through `search_text`, and the triggers
 index new and edited texts the same way; the view is also what highlight() reads, so marks land
