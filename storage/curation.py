@@ -122,7 +122,7 @@ class ActionResult:
 
 def fts_query(text: str) -> str | None:
     """A user's search words as a safe FTS5 query: every word must occur; `word*` is a prefix.
-    Chinese, Japanese and Korean words become phrases of characters, as they are indexed."""
+    A word in a script written without spaces (Chinese, Thai...) becomes a phrase of characters, as indexed."""
     terms = []
     for word in (text or "").split():
         prefix = word.endswith("*")
