@@ -88,12 +88,14 @@ def test_editor_accepts_with_edit_moves_on_and_keeps_history(studio_client, stor
 
 def test_bulk_acts_on_the_whole_filter_after_confirmation_and_undo_reverts(studio_client, store):
     insert_examples(store, make_rows(90))
-    apply(studio_client, language="German", size=10)
+    german = ids_of(apply(studio_client, language="German", size=10)[0])[0]
+    assert "pending" in studio_client.predict(german, api_name="/curate_open")[5]
     question = studio_client.predict(api_name="/curate_bulk_accept")
     assert "**30**" in question[0] and "not only this page" in question[0]
     assert store.execute("SELECT COUNT(*) FROM examples WHERE status = 'accepted'").fetchone()[0] == 0
-    done = studio_client.predict("newest first", 10, api_name="/curate_bulk_confirm")
-    assert "accepted 30" in done[-2]
+    done = studio_client.predict(german, "newest first", 10, api_name="/curate_bulk_confirm")
+    assert "accepted 30" in done[-4]
+    assert "accepted" in done[-2] and "pending" not in done[-2]  # the open example says what it is now
     assert store.execute("SELECT COUNT(*) FROM examples WHERE status = 'accepted' AND language = 'German'"
                          ).fetchone()[0] == 30
     undone = studio_client.predict(None, "newest first", 10, api_name="/curate_undo")

@@ -387,7 +387,7 @@ def build(ctx) -> None:
                 return [{}, gr.update(visible=False), "", f"⚠ {error}"]
         return handler
 
-    def confirm_bulk(pending, state, page, sort_label, size):
+    def confirm_bulk(pending, current, state, page, sort_label, size):
         try:
             if not pending:
                 raise StudioError("there is no bulk action waiting for confirmation")
@@ -398,9 +398,16 @@ def build(ctx) -> None:
                 result = curation.set_status(db(), flt, pending["kind"], who=WHO)
             note = f"Done: {result.description}. Use Undo to revert."
             return [{}, gr.update(visible=False)] + render(current_filter(state), sort_label, page, size) + [
-                note, _actions()]
+                note, _actions()] + _open_example_status(current)
         except StudioError as error:
-            return [{}, gr.update(visible=False)] + error_result(len(table_outputs), error) + [gr.update()]
+            return [{}, gr.update(visible=False)] + error_result(len(table_outputs), error) + [gr.update()] * 3
+
+    def _open_example_status(current):
+        """The open example's summary and history as they are now (a bulk action may have changed
+        its status); the text boxes keep whatever is being typed in them."""
+        if current in (None, ""):
+            return [gr.update(), gr.update()]
+        return editor_values(int(current))[5:]
 
     def undo(current, state, page, sort_label, size):
         try:
@@ -548,8 +555,9 @@ def build(ctx) -> None:
     bulk_accept.click(prepare_bulk("accepted"), [filter_state], bulk_outputs, api_name="curate_bulk_accept")
     bulk_reject.click(prepare_bulk("rejected"), [filter_state], bulk_outputs, api_name="curate_bulk_reject")
     bulk_delete.click(prepare_bulk("delete"), [filter_state], bulk_outputs, api_name="curate_bulk_delete")
-    confirm_button.click(confirm_bulk, [bulk_state, filter_state, page_state, sort, page_size],
-                         [bulk_state, confirm_box] + table_outputs + [message, actions], api_name="curate_bulk_confirm")
+    confirm_button.click(confirm_bulk, [bulk_state, example_id, filter_state, page_state, sort, page_size],
+                         [bulk_state, confirm_box] + table_outputs + [message, actions, info, history],
+                         api_name="curate_bulk_confirm")
     cancel_button.click(lambda: [{}, gr.update(visible=False), "Cancelled; nothing changed."], None,
                         [bulk_state, confirm_box, message], api_name=False)
     undo_button.click(undo, [example_id, filter_state, page_state, sort, page_size],
