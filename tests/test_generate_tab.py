@@ -59,6 +59,7 @@ def test_start_watch_and_finish_a_job(configured, studio, studio_client, fake):
     job_id = value(job)
     bar, numbers, failures = poll_until(studio_client, job_id)
     assert "**done**" in numbers and "**15** new" in numbers and "15 / 15" in bar
+    assert failures["visible"] is False  # no failures: no empty table, the numbers say "0 failed"
     assert "Tokens:" in numbers and "examples/s" in numbers and "items left" not in numbers
     assert "cost $0.0" in numbers  # the session's prices reached the job process
     db = open_db(studio.db_path)
@@ -110,6 +111,15 @@ def test_cancel_from_the_tab(configured, studio, studio_client, fake):
         assert "**cancelled**" in numbers and "press **Resume**" in numbers
     finally:
         fake.latency = 0.0
+
+
+def test_failed_replies_show_with_their_reasons(configured, studio_client, fake):
+    fake.script("malformed", "malformed")  # one item's reply and its retry: recorded as a failure
+    _, job = studio_client.predict("short-long", 1, 1, False, api_name="/generate_start")
+    _, numbers, failures = poll_until(studio_client, value(job))
+    assert "**1** failed" in numbers and failures["visible"] is True
+    [[reason, raw]] = failures["value"]["data"]
+    assert "JSON" in reason and "unterminated" in raw
 
 
 def test_errors_are_sentences_not_tracebacks(configured, studio_client):

@@ -84,7 +84,8 @@ def view(db_path, job_id):
     if report is None:
         empty = ("No generation job yet. Brainstorm tasks in the **Tasks** tab, set the LLM above, "
                  "then press **Start generation**.")
-        return ("", empty, [], gr.update(interactive=False), gr.update(interactive=False))
+        return ("", empty, gr.update(value=[], visible=False), gr.update(interactive=False),
+                gr.update(interactive=False))
     cost = f"${report['cost']:.4f}" if report["cost_known"] else "unknown (no price for this model)"
     lines = [
         f"**Job {report['id']}** · {report['family']} · **{report['state']}** · {report['mode']} · "
@@ -103,8 +104,9 @@ def view(db_path, job_id):
         left = max(0, report["total"] - report["done"])
         lines.append(f"**{left} items left**: press **Resume** to do only those.")
     failures = [[f["reason"], f["raw"]] for f in report["failures"]]
-    return (_bar(report), "\n\n".join(lines), failures, gr.update(interactive=report["cancellable"]),
-            gr.update(interactive=report["resumable"]))
+    # The table of failures shows only when there are some: the numbers above already say "0 failed".
+    return (_bar(report), "\n\n".join(lines), gr.update(value=failures, visible=bool(failures)),
+            gr.update(interactive=report["cancellable"]), gr.update(interactive=report["resumable"]))
 
 
 def cancel(db_path, job_id):
@@ -148,7 +150,7 @@ def build(ctx) -> None:
     bar = gr.HTML(elem_id="generate-progress")
     numbers = gr.Markdown(elem_id="generate-numbers")
     failures = gr.Dataframe(headers=["reason", "raw reply (start)"], label="Recent failures", interactive=False,
-                            wrap=True, max_height=260, elem_id="generate-failures")
+                            wrap=True, max_height=260, elem_id="generate-failures", visible=False)
     timer = gr.Timer(1.0)
 
     hint_inputs = [family, per_task, tasks]
