@@ -40,7 +40,7 @@ def describe_settings(state: dict | None) -> str:
     model = settings.model or "⚠ no model chosen (use Test connection, then pick one)"
     price = settings.price(settings.model) if settings.model else None
     cost = (f"${price[0]:g} / ${price[1]:g} per million prompt / completion tokens" if price else
-            "no price known for this model (costs show as unknown; set prices below)")
+            "no price known for this model (costs show as unknown until you set prices in Settings)")
     return f"Endpoint **{settings.base_url or 'api.openai.com'}**, model **{model}**, {key}; {cost}."
 
 
