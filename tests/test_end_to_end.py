@@ -130,6 +130,9 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
 
         # 5 · Train: the tiny model, a few steps.
         tab(5, "Train")
+        # The page loaded before anything was accepted: the tab counts again when it is opened.
+        expect(page.locator("#train-data-preview")).to_contain_text(f"{generated} accepted examples match",
+                                                                     timeout=30_000)
         model_box = page.get_by_label("Base model")
         model_box.fill(str(base_model))
         model_box.press("Enter")

@@ -241,5 +241,6 @@ def evaluate_heldout(db_path, run_id: int, heldout_count: int, say) -> dict | No
     except Exception as error:  # the model is trained and saved: a failed evaluation must not undo that
         say(f"held-out evaluation failed ({error.__class__.__name__}: {error}); evaluate the run from the Compare tab")
         return None
-    say(f"held-out metrics: {metrics}")
+    say("held-out metrics: " + ", ".join(
+        f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}" for name, value in metrics.items()))
     return metrics

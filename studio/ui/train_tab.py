@@ -240,3 +240,8 @@ def build(ctx) -> None:
     page.load(lambda: (past_runs(db_path), data_preview(db_path, [], [], 0.1),
                        gr.update(choices=launcher.accepted_languages(db_path))),
               None, [runs_table, preview, languages], show_progress="hidden")
+    # Coming back from the Curate tab: the count of accepted examples has changed since the page loaded.
+    ctx.tab.select(lambda f, lang, h: (data_preview(db_path, f, lang, h),
+                                       gr.update(choices=launcher.accepted_languages(db_path))),
+                   [families, languages, heldout], [preview, languages], api_visibility="private",
+                   show_progress="hidden")
