@@ -154,6 +154,12 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text("nDCG@10: A")).to_be_visible(timeout=240_000)
         expect(page.get_by_role("gridcell", name="MAP@100")).to_be_visible()
+        # Both models' top-10 lists for a query typed by hand, side by side.
+        page.get_by_label("or type a query").fill("what is harbor canyon")
+        page.get_by_role("button", name="Search with both models").click()
+        expect(page.get_by_text("a typed query has no relevance marks")).to_be_visible(timeout=120_000)
+        expect(page.locator("h4").filter(has_text="A · ")).to_be_visible()
+        expect(page.locator("h4").filter(has_text="B · ")).to_be_visible()
         shot("6-compare")
 
         assert not errors, errors
