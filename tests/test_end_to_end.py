@@ -86,8 +86,10 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         page.get_by_role("button", name="Render", exact=True).click()
         expect(page.locator("#rendered-prompt textarea")).to_have_value(re.compile("Keep every document in plain prose"),
                                                                         timeout=60_000)
+        expect(page.locator("#render-note")).to_contain_text("unsaved edits")
         page.get_by_role("button", name="Save as new version").click()
         _wait_db(page, db_path, "SELECT COUNT(*) FROM template_versions WHERE source = 'user'", 1, 60)
+        expect(page.locator("#render-note")).to_contain_text("saved, active version", timeout=30_000)
         shot("1-templates")
 
         # 2 · Tasks: brainstorm, then accept one after looking at it.

@@ -147,7 +147,7 @@ def build(ctx) -> None:
                 seed = gr.Number(value=7, precision=0, label="Seed", info="Same seed, same prompt.", scale=1)
                 render_button = gr.Button("Render", scale=1)
                 new_seed_button = gr.Button("New seed", scale=1)
-            render_note = gr.Markdown()
+            render_note = gr.Markdown(elem_id="render-note")
             rendered = gr.Textbox(label="Exact prompt that will be sent", lines=12, interactive=False,
                                   buttons=["copy"], elem_id="rendered-prompt")
             sampled = gr.JSON(label="Sampled placeholder values")
@@ -175,7 +175,10 @@ def build(ctx) -> None:
         lambda f, k, v, b, s: render_preview(db_path, f, k, v, b, s), [family, kind, variant, editor, seed],
         [rendered, sampled, render_note], api_visibility="private")
     save_button.click(lambda f, k, v, b, n: save(db_path, f, k, v, b, n), [family, kind, variant, editor, note],
-                      [status, history], api_name="template_save")
+                      [status, history], api_name="template_save").then(
+        # The preview (and its note) now shows the active version: what generation will send.
+        lambda f, k, v, b, s: render_preview(db_path, f, k, v, b, s), [family, kind, variant, editor, seed],
+        [rendered, sampled, render_note], api_visibility="private")
 
     def pick_version(rows, event: gr.SelectData):
         return rows.iloc[event.index[0]]["id"] if event.index is not None else None
