@@ -166,19 +166,22 @@ def build(ctx) -> None:
     selectors = [family, kind, variant]
     loaded = [kind, variant, editor, family_info, placeholders, history, status]
     load = lambda f, k, v: load_editor(db_path, f, k, v)  # noqa: E731
-    family.change(load, selectors, loaded, api_name="template_load")
-    kind.input(load, selectors, loaded, api_visibility="private")
-    variant.input(load, selectors, loaded, api_visibility="private")
-    gr.on([render_button.click, seed.submit], lambda f, k, v, b, s: render_preview(db_path, f, k, v, b, s),
-          [family, kind, variant, editor, seed], [rendered, sampled, render_note], api_name="template_render")
-    new_seed_button.click(lambda: make_rng(None).randrange(1_000_000), None, seed, api_visibility="private").then(
-        lambda f, k, v, b, s: render_preview(db_path, f, k, v, b, s), [family, kind, variant, editor, seed],
-        [rendered, sampled, render_note], api_visibility="private")
-    save_button.click(lambda f, k, v, b, n: save(db_path, f, k, v, b, n), [family, kind, variant, editor, note],
-                      [status, history], api_name="template_save").then(
-        # The preview (and its note) now shows the active version: what generation will send.
-        lambda f, k, v, b, s: render_preview(db_path, f, k, v, b, s), [family, kind, variant, editor, seed],
-        [rendered, sampled, render_note], api_visibility="private")
+    # The preview shows what would be sent for the editor's text and the seed: rendered whenever a
+    # template is opened, saved, reverted or reset, and on demand for edits.
+    preview_inputs, preview_outputs = [family, kind, variant, editor, seed], [rendered, sampled, render_note]
+    preview = lambda f, k, v, b, s: render_preview(db_path, f, k, v, b, s)  # noqa: E731
+
+    def then_preview(event):
+        event.then(preview, preview_inputs, preview_outputs, api_visibility="private", show_progress="hidden")
+
+    then_preview(family.change(load, selectors, loaded, api_name="template_load"))
+    then_preview(kind.input(load, selectors, loaded, api_visibility="private"))
+    then_preview(variant.input(load, selectors, loaded, api_visibility="private"))
+    gr.on([render_button.click, seed.submit], preview, preview_inputs, preview_outputs, api_name="template_render")
+    then_preview(new_seed_button.click(lambda: make_rng(None).randrange(1_000_000), None, seed,
+                                       api_visibility="private"))
+    then_preview(save_button.click(lambda f, k, v, b, n: save(db_path, f, k, v, b, n),
+                                   [family, kind, variant, editor, note], [status, history], api_name="template_save"))
 
     def pick_version(rows, event: gr.SelectData):
         return rows.iloc[event.index[0]]["id"] if event.index is not None else None
@@ -186,8 +189,9 @@ def build(ctx) -> None:
     history.select(pick_version, history, version_pick, api_visibility="private")
     diff_button.click(lambda f, k, v, i: show_diff(db_path, f, k, v, i), [family, kind, variant, version_pick],
                       diff_view, api_name="template_diff")
-    revert_button.click(lambda f, k, v, i: revert(db_path, f, k, v, i), [family, kind, variant, version_pick],
-                        [status, editor, history], api_name="template_revert")
-    reset_button.click(lambda f, k, v: reset(db_path, f, k, v), selectors, [status, editor, history],
-                       api_name="template_reset")
-    ctx.blocks.load(load, selectors, loaded, api_visibility="private")
+    then_preview(revert_button.click(lambda f, k, v, i: revert(db_path, f, k, v, i),
+                                     [family, kind, variant, version_pick], [status, editor, history],
+                                     api_name="template_revert"))
+    then_preview(reset_button.click(lambda f, k, v: reset(db_path, f, k, v), selectors, [status, editor, history],
+                                    api_name="template_reset"))
+    then_preview(ctx.blocks.load(load, selectors, loaded, api_visibility="private"))
