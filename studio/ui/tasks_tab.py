@@ -66,10 +66,10 @@ def latest_brainstorm(db, family) -> dict | None:
     return rows[0] if rows else None
 
 
-def brainstorm_status(db_path, family):
+def brainstorm_status(db, family):
     """The latest brainstorm job of the family, in words; a key that changes when its tasks do;
     and whether it can still be cancelled."""
-    job = latest_brainstorm(open_db(db_path), family)
+    job = latest_brainstorm(db, family)
     if job is None:
         return "", "", False
     key = f"{job['id']}:{job['state']}:{job['done']}:{job['cancel_requested']}"
@@ -88,10 +88,11 @@ def brainstorm_status(db_path, family):
 
 
 def poll(db_path, family, status, seen):
-    text, key, cancellable = brainstorm_status(db_path, family)
+    db = open_db(db_path)
+    text, key, cancellable = brainstorm_status(db, family)
     cancel = gr.update(interactive=cancellable)
     # Refresh the table only when something in it changed: tasks, or the examples counted per task.
-    key += ":" + ":".join(map(str, task_rows.family_fingerprint(open_db(db_path), family)))
+    key += ":" + ":".join(map(str, task_rows.family_fingerprint(db, family)))
     if key == seen:
         return text, gr.update(), gr.update(), seen, cancel
     rows, summary = refresh(db_path, family, status)
