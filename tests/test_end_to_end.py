@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import open_db
+from storage.examples import insert_examples
 from studio.config import REPO_ROOT
 from tests.studio_server import running_studio
 from tests.tiny_models import build_tiny_encoder
@@ -128,6 +129,14 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         page.get_by_role("button", name="Accept all matching").click()
         page.get_by_role("button", name="Yes, do it").click()
         _wait_db(page, db_path, "SELECT COUNT(*) FROM examples WHERE status = 'accepted'", generated, 60)
+        # Search, marked in the table: a word inside Japanese text (an imported example, left pending).
+        insert_examples(open_db(db_path), [{"family": "short-long", "language": "Japanese", "query": "電波塔はどこ",
+                                            "positive": "東京タワーは東京都港区にある電波塔です。"}])
+        search = page.get_by_label("Search query, positive and negative")
+        search.fill("電波塔")
+        search.press("Enter")
+        expect(page.locator("#curate-table mark").first).to_have_text("電波塔", timeout=30_000)
+        expect(page.get_by_text("of 1 matching")).to_be_visible()
         shot("4-curate")
 
         # 5 · Train: the tiny model, a few steps.
