@@ -217,9 +217,9 @@ def build(ctx) -> None:
     start_button.click(lambda *values: start(db_path, *values), settings, action, api_name="train_start")
     cancel_button.click(lambda: cancel(db_path), None, action, api_name="train_cancel")
     resume_button.click(lambda run_id: resume(db_path, run_id), run_pick, action, api_name="train_resume")
+    data_inputs = [families, languages, heldout]
     gr.on([families.change, languages.change, heldout.release],
-          lambda f, lang, h: data_preview(db_path, f, lang, h), [families, languages, heldout], preview,
-          api_name="train_data_preview")
+          lambda f, lang, h: data_preview(db_path, f, lang, h), data_inputs, preview, api_name="train_data_preview")
     base_model.change(suggestions, base_model, [lora, batch_size, mini_batch, lr, max_length, note],
                       api_name="train_suggest")
     details_button.click(lambda run_id: run_details(db_path, run_id), run_pick,
@@ -237,11 +237,11 @@ def build(ctx) -> None:
     # A reopened page shows the data, the running job and the past runs at once, not after a tick.
     page = Context.root_block
     page.load(lambda: current_status(db_path), None, status_outputs, show_progress="hidden")
-    page.load(lambda: (past_runs(db_path), data_preview(db_path, [], [], 0.1),
-                       gr.update(choices=launcher.accepted_languages(db_path))),
-              None, [runs_table, preview, languages], show_progress="hidden")
+    def data_now(f, lang, h):
+        """The data line and the languages to choose from, as the accepted examples are now."""
+        return data_preview(db_path, f, lang, h), gr.update(choices=launcher.accepted_languages(db_path))
+
+    page.load(lambda f, lang, h: (past_runs(db_path), *data_now(f, lang, h)), data_inputs,
+              [runs_table, preview, languages], show_progress="hidden")
     # Coming back from the Curate tab: the count of accepted examples has changed since the page loaded.
-    ctx.tab.select(lambda f, lang, h: (data_preview(db_path, f, lang, h),
-                                       gr.update(choices=launcher.accepted_languages(db_path))),
-                   [families, languages, heldout], [preview, languages], api_visibility="private",
-                   show_progress="hidden")
+    ctx.tab.select(data_now, data_inputs, [preview, languages], api_visibility="private", show_progress="hidden")
