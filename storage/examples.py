@@ -203,53 +203,69 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
         hashed.append((row, content_hash(*texts), norm_hash(*texts)))
     if not split_schema(db):
         return _insert_single_table(db, hashed, stamp)
-    deferred = False
-    with transaction(db):
-        fresh_rows, fresh_texts, seen = [], [], set()
-        last = db.execute("SELECT COALESCE(MAX(id), 0) FROM example_rows").fetchone()[0]
-        for start in range(0, len(hashed), LOOKUP_BATCH):
-            batch = hashed[start:start + LOOKUP_BATCH]
-            keys = list({norm_key(item[2]) for item in batch})
-            # Equal 60-bit keys are compared by the whole hash, which lives with the texts.
-            stored = {found for (found,) in db.execute(
-                "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
-                f" WHERE r.norm_key IN ({', '.join('?' for _ in keys)})", keys)}
-            for row, exact, fold in batch:
-                if _counted_duplicate(fold, stored, seen, result):
-                    continue
-                new_id = last + 1 + len(fresh_rows)
-                result.row_ids.append(new_id)
-                fresh_rows.append((new_id, row["family"], row.get("language") or "English", row.get("status") or "pending",
-                                   row.get("task_id"), row.get("template_version_id"), row.get("model"),
-                                   row.get("prompt_tokens"), row.get("completion_tokens"), row.get("cost"),
-                                   row.get("job_id"), row.get("source") or "generated",
-                                   int(bool(row.get("negative_mined"))), norm_key(fold), stamp, stamp))
-                fresh_texts.append((new_id, row.get("instruction") or "", row["query"], row["positive"],
-                                    row.get("negative"), _placeholders_text(row.get("placeholders")),
-                                    row.get("raw_response"), exact, fold))
-        if not fresh_rows:
-            return result
-        first, final = last + 1, last + len(fresh_rows)
-        deferred = (len(fresh_rows) > SYNC_INDEX_LIMIT) if index_now is None else not index_now
-        # The row trigger would index one example at a time; one INSERT ... SELECT over the new
-        # rows costs a quarter of that (see migration 21), or the backlog takes them.
-        db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
-        try:
-            db.conn.executemany(ROW_INSERT, fresh_rows)
-            db.conn.executemany(TEXT_INSERT, fresh_texts)
-        except sqlite3.IntegrityError:
-            raise _refused() from None
-        finally:
-            db.execute("DELETE FROM fts_bulk_load")
-        if deferred:
-            search_backlog.add(db, first, final)
-        else:
-            db.execute(search_text.INDEX_RANGE, [first, final])
-        result.inserted = len(fresh_rows)
-        result.ids = list(range(first, final + 1))
+    checkpoint_pages = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    try:
+        with transaction(db):
+            deferred = _insert_new(db, hashed, stamp, index_now, result)
+    finally:
+        db.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
     if deferred and background:
         search_backlog.start_indexer(db)
     return result
+
+
+def _insert_new(db, hashed: list, stamp: str, index_now: bool | None, result: InsertResult) -> bool:
+    """The rows of `hashed` that are not duplicates, inserted (inside the caller's transaction);
+    returns whether their search indexing was left to the backlog."""
+    fresh_rows, fresh_texts, seen = [], [], set()
+    last = db.execute("SELECT COALESCE(MAX(id), 0) FROM example_rows").fetchone()[0]
+    for start in range(0, len(hashed), LOOKUP_BATCH):
+        batch = hashed[start:start + LOOKUP_BATCH]
+        keys = list({norm_key(item[2]) for item in batch})
+        # Equal 60-bit keys are compared by the whole hash, which lives with the texts.
+        stored = {found for (found,) in db.execute(
+            "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
+            f" WHERE r.norm_key IN ({', '.join('?' for _ in keys)})", keys)}
+        for row, exact, fold in batch:
+            if _counted_duplicate(fold, stored, seen, result):
+                continue
+            new_id = last + 1 + len(fresh_rows)
+            result.row_ids.append(new_id)
+            fresh_rows.append((new_id, row["family"], row.get("language") or "English", row.get("status") or "pending",
+                               row.get("task_id"), row.get("template_version_id"), row.get("model"),
+                               row.get("prompt_tokens"), row.get("completion_tokens"), row.get("cost"),
+                               row.get("job_id"), row.get("source") or "generated",
+                               int(bool(row.get("negative_mined"))), norm_key(fold), stamp, stamp))
+            fresh_texts.append((new_id, row.get("instruction") or "", row["query"], row["positive"],
+                                row.get("negative"), _placeholders_text(row.get("placeholders")),
+                                row.get("raw_response"), exact, fold))
+    if not fresh_rows:
+        return False
+    first, final = last + 1, last + len(fresh_rows)
+    deferred = (len(fresh_rows) > SYNC_INDEX_LIMIT) if index_now is None else not index_now
+    # The row trigger would index one example at a time; one INSERT ... SELECT over the new
+    # rows costs a quarter of that (see migration 21), or the backlog takes them.
+    db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
+    try:
+        db.conn.executemany(ROW_INSERT, fresh_rows)
+        db.conn.executemany(TEXT_INSERT, fresh_texts)
+    except sqlite3.IntegrityError:
+        raise _refused() from None
+    finally:
+        db.execute("DELETE FROM fts_bulk_load")
+    if deferred:
+        search_backlog.add(db, first, final)
+        # A large insert leaves ~2.5 kB of write-ahead log per row. SQLite copies the log into
+        # the database file after a commit that leaves it over 1,000 pages, which took one to
+        # two seconds of a 100k import; the search indexer's first commit (in the background)
+        # copies it instead (the caller sets the size back). Until then readers find the new
+        # rows in the log, as after any commit.
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+    else:
+        db.execute(search_text.INDEX_RANGE, [first, final])
+    result.inserted = len(fresh_rows)
+    result.ids = list(range(first, final + 1))
+    return deferred
 
 
 def _insert_single_table(db, hashed: list, stamp: str) -> InsertResult:

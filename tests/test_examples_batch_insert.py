@@ -65,3 +65,29 @@ def test_a_failed_insert_inside_an_outer_transaction_leaves_search_indexing_inta
                    " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
     assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
     db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
+
+
+def test_a_large_insert_leaves_copying_the_log_to_the_search_indexer(db_path):
+    import os
+
+    from storage import curation, search_backlog
+    from storage.curation import ExampleFilter
+
+    db = open_db(db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size_before = os.path.getsize(db_path)
+    rows = make_rows(6_000, seed=3)  # ~1 kB each: a log of thousands of pages
+    result = insert_examples(db, rows, background=False)
+    assert result.inserted == 6_000 and search_backlog.waiting(db) == 6_000
+    # The rows are committed (another connection reads them) but still only in the log.
+    other = open_db(db_path)
+    assert other.execute("SELECT COUNT(*) FROM example_rows").fetchone()[0] == 6_000
+    assert os.path.getsize(db_path) == size_before
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # set back for later commits
+    search_backlog.catch_up(other)  # the indexer's first commit copies the log into the file
+    assert os.path.getsize(db_path) > size_before + 4_000_000
+    assert curation.count(db, ExampleFilter(search=rows[0]["query"].split()[0])) == 1
+    # A small insert is indexed at once and copied as usual.
+    insert_examples(db, make_rows(3, seed=4))
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
