@@ -360,6 +360,8 @@ async def _work(db, job, plan, family, remaining, texts, stats, concurrency, cli
     if client.is_local:
         concurrency = min(concurrency, LOCAL_CONCURRENCY)
     stats.model = client.model
+    # With no price for the model the cost is unknown from the start, not $0 until the first reply.
+    stats.cost_known = stats.cost_known and client.price_known
     recorder = Recorder(db, plan, job.job_id, stats)
     run = Run(job, db, plan, stats, recorder, error_limit=max(8, concurrency), client=client)
     started = time.perf_counter()

@@ -79,6 +79,10 @@ class LLMProcessPool:
         gc.unfreeze()
         self._connected: asyncio.Future | None = None
 
+    @property
+    def price_known(self) -> bool:
+        return self.settings.price(self.model) is not None
+
     async def _connect(self) -> None:
         self._own = LLMClient(self.settings)
         for worker in self._workers:

@@ -157,6 +157,8 @@ def test_endpoint_down_fails_the_job_with_advice_and_leaves_items_to_do(db_path)
     row = job_rows.get_job(db, job.job_id)
     assert row["state"] == "failed" and "could not connect" in row["error"] and "resume" in row["error"]
     assert stats.done == 0 and finished_items(db, plan.id) == set()
+    # No reply came, and model "m" has no price: the cost is unknown, not $0.
+    assert stats.cost_known is False and row["stats"]["cost_known"] is False
 
 
 def test_a_bad_key_stops_at_once(db_path):

@@ -9,7 +9,7 @@ from aiohttp import web
 from storage.db import open_db
 from studio.generation import create_plan, run_generation
 from studio.jobs import JobContext
-from studio.llm import LLMError
+from studio.llm import LLMError, LLMSettings
 from studio.llm_pool import LLMProcessPool, pool_size
 from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 from tests.test_generation import SECRET, examples, seed_tasks, settings_for
@@ -37,6 +37,8 @@ def test_endpoint_errors_come_back_as_llm_errors_and_closing_leaves_no_process()
 
     async def run(server):
         pool = LLMProcessPool(settings_for(server), 2)
+        assert pool.price_known  # settings_for sets prices
+        assert not LLMProcessPool(LLMSettings(base_url=server.url, model="no-such-price"), 0).price_known
         # three at once: the job's own client takes one, each worker another
         refused = await asyncio.gather(*(pool.chat("anything") for _ in range(3)), return_exceptions=True)
         workers = [worker.process for worker in pool._workers]
