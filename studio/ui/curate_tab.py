@@ -116,7 +116,7 @@ def build(ctx) -> None:
 
     caption = gr.Markdown()
     table = gr.Dataframe(headers=HEADERS, datatype=DATATYPES, interactive=False, wrap=True, elem_id="curate-table",
-                         column_widths=["55px", "80px", "85px", "80px", "17%", "25%", "17%", "70px", "10%"],
+                         column_widths=["55px", "80px", "95px", "105px", "17%", "24%", "16%", "70px", "10%"],
                          max_height=620, label="Examples (click a row to open it)")
     with gr.Row():
         first_page_button = gr.Button("⏮ First", size="sm")

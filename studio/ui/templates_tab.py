@@ -46,7 +46,7 @@ def _placeholder_table(family_name: str, kind: str) -> str:
     if kind == "brainstorm":
         rows = [["n", "how many tasks to ask for", "20 per call"]]
     lines = ["**Placeholders** (values are drawn at random for every prompt)", "",
-             "| placeholder | values | weights |", "|---|---|---|"]
+             "| name | values | weights |", "|---|---|---|"]
     lines += [f"| `{name}` | {values} | {weights} |" for name, values, weights in rows]
     return "\n".join(lines)
 

@@ -15,7 +15,8 @@ from studio.training.config import TrainConfig
 
 HELP = (
     "**Train an embedding model on the accepted examples.** Each query is pulled towards its positive "
-    "and pushed from its hard negative and every other document in the batch (InfoNCE, METHOD.md §5). "
+    "and pushed from its hard negative and every other document in the batch (InfoNCE; temperature 0.02 by default, "
+    "as in the e5-mistral paper). "
     "Training runs in the background: you can close this page and come back; it re-attaches to the "
     "running job. Cancel keeps a checkpoint; *Resume* continues a cancelled or interrupted run."
 )
