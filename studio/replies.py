@@ -114,7 +114,9 @@ def _item_text(item) -> str:
 
 def _clean(text: str) -> str:
     text = " ".join(text.replace("**", "").split())
-    text = text.strip().rstrip(",").strip()
+    # A closing bracket cannot start a task, nor an opening one end it: small models leave
+    # pieces of the JSON list inside its strings ("]Given a claim, ...").
+    text = text.strip().rstrip(",").lstrip("])}").rstrip("[({").strip()
     quotes = "\"'“”‘’`"
     if len(text) >= 2 and text[0] in quotes and text[-1] in quotes:
         text = text[1:-1].strip()

@@ -57,6 +57,12 @@ def test_brainstorm_json_list():
     assert parse_list('["Retrieve A", "Find B"]') == ["Retrieve A", "Find B"]
 
 
+def test_brainstorm_items_lose_stray_brackets_but_keep_inner_ones():
+    # What SmolLM2 wrote: the list's bracket inside the first string.
+    reply = '[ "]Given a claim, retrieve abstracts." ,"Visit [Your Page] for help (soon)" ,"Find B [" ]'
+    assert parse_list(reply) == ["Given a claim, retrieve abstracts.", "Visit [Your Page] for help (soon)", "Find B"]
+
+
 def test_brainstorm_fenced_list_with_prose():
     assert parse_list('Here you go:\n```json\n["Retrieve A",\n "Find B"]\n```') == ["Retrieve A", "Find B"]
 
