@@ -147,6 +147,8 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         model_box = page.get_by_label("Base model")
         model_box.fill(str(base_model))
         model_box.press("Enter")
+        # A new base model brings its suggested settings: wait for them before changing any.
+        expect(page.locator("#train-suggestion")).to_contain_text(base_model.name, timeout=30_000)
         page.get_by_label("Batch size").fill("8")
         page.get_by_label("Max steps (0: one epoch)").fill("3")
         page.get_by_label("Max length (tokens)").fill("64")
@@ -154,6 +156,13 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         _wait_db(page, db_path, "SELECT COUNT(*) FROM runs WHERE state = 'done'", 1, 300)
         _wait_db(page, db_path, "SELECT COUNT(*) FROM evaluations", 2, 120)  # held-out: run and its base
         expect(page.locator("#train-status")).to_contain_text("done", timeout=60_000)
+        # A past run's details show only once one is picked: no empty frames before.
+        expect(page.locator("#train-run-summary")).to_contain_text("Click a run in the table")
+        expect(page.locator("#train-run-results")).to_be_hidden()
+        page.locator("#train-runs").get_by_role("gridcell").nth(1).click()
+        expect(page.locator("#train-run-summary")).to_contain_text("Run 1 · done", timeout=30_000)
+        expect(page.locator("#train-run-summary")).to_contain_text('"batch_size": 8')  # what was typed
+        expect(page.locator("#train-run-results")).to_be_visible()
         shot("5-train")
 
         # 6 · Compare: the run against the studio's default base model on the run's held-out examples.

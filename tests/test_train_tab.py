@@ -89,6 +89,6 @@ def test_empty_state_start_one_at_a_time_cancel_and_resume(train_studio):
 def test_base_model_choice_suggests_settings_for_this_machine(train_studio):
     _, client, _ = train_studio
     lora, batch, mini, lr, max_length, note = client.predict("minilm", api_name="/train_suggest")
-    assert lora is False and batch == 32 and "Scaled to this machine" in note
+    assert lora is False and batch == 32 and "Scaled to this machine" in note and note.startswith("For `minilm`")
     lora, *_ = client.predict("smollm2", api_name="/train_suggest")
     assert lora is True

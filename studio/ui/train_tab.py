@@ -114,20 +114,28 @@ def past_runs(db_path):
     return rows
 
 
+PICK_RUN = "Click a run in the table to see its configuration, curves and results."
+
+
+def _shown(value, visible: bool = True):
+    """A run's curve or results, or nothing where no run is chosen (no empty frames)."""
+    return gr.update(value=value, visible=visible)
+
+
 def run_details(db_path, run_id):
     if not run_id:
-        return "Click a run in the table to see its configuration, curves and results.", None, None, {}
+        return PICK_RUN, _shown(None, False), _shown(None, False), _shown({}, False)
     run = run_rows.get_run(open_db(db_path), int(run_id))
     if run is None:
-        return f"There is no run {int(run_id)}.", None, None, {}
+        return f"There is no run {int(run_id)}.", _shown(None, False), _shown(None, False), _shown({}, False)
     metrics = run_rows.metrics(open_db(db_path), run["id"])
     config = {k: v for k, v in run["config"].items() if k != "heldout_ids"}
     config["heldout_examples"] = len(run["config"].get("heldout_ids", []))
     summary = (f"**Run {run['id']} · {run['state']}** · base `{run['base_model']}` · output `{run['out_dir']}`\n\n"
                f"data: {json.dumps(run['data_counts'], ensure_ascii=False)}\n\n"
                f"```json\n{json.dumps(config, indent=1, ensure_ascii=False)}\n```")
-    return (summary, _figure(metrics, "loss", f"run {run['id']}: loss"), _figure(metrics, "lr", "learning rate"),
-            {"evaluations": launcher.run_results(db_path, run["id"])})
+    return (summary, _shown(_figure(metrics, "loss", f"run {run['id']}: loss")),
+            _shown(_figure(metrics, "lr", "learning rate")), _shown({"evaluations": launcher.run_results(db_path, run["id"])}))
 
 
 def data_preview(db_path, families, languages, heldout_share):
@@ -142,9 +150,10 @@ def data_preview(db_path, families, languages, heldout_share):
 
 
 def suggestions(base_model):
+    """The settings suggested for a base model; they replace the ones shown, so the note says for which model."""
     suggested = launcher.suggested_settings(base_model or "")
-    return (suggested.lora, suggested.batch_size, suggested.mini_batch or 0, suggested.lr, suggested.max_length,
-            suggested.note)
+    note = f"For `{base_model}`: {suggested.note}" if base_model else suggested.note
+    return (suggested.lora, suggested.batch_size, suggested.mini_batch or 0, suggested.lr, suggested.max_length, note)
 
 
 def build(ctx) -> None:
@@ -170,7 +179,7 @@ def build(ctx) -> None:
                 lora = gr.Checkbox(value=suggested.lora, label="LoRA (r=16, α=32, all linear layers)")
         with gr.Column(scale=3):
             gr.Markdown("### Settings")
-            note = gr.Markdown(suggested.note, elem_classes=["help-text"])
+            note = gr.Markdown(suggested.note, elem_classes=["help-text"], elem_id="train-suggestion")
             with gr.Row():
                 batch_size = gr.Number(suggested.batch_size, precision=0, label="Batch size",
                                        info="In-batch negatives: bigger is better.")
@@ -201,16 +210,17 @@ def build(ctx) -> None:
         gr.Markdown("Click a run to see its configuration, curves and results; resume a cancelled or "
                     "interrupted one from its checkpoint.", elem_classes=["help-text"])
         runs_table = gr.Dataframe(headers=["id", "name", "base", "state", "steps", "last loss", "train examples",
-                                           "started (UTC)"], value=past_runs(db_path), interactive=False)
+                                           "started (UTC)"], value=past_runs(db_path), interactive=False,
+                                  elem_id="train-runs")
         with gr.Row():
             run_pick = gr.Number(label="Run id", precision=0, value=None)
             details_button = gr.Button("Show")
             resume_button = gr.Button("Resume from checkpoint")
-        run_summary = gr.Markdown()
+        run_summary = gr.Markdown(PICK_RUN, elem_id="train-run-summary")
         with gr.Row():
-            run_loss = gr.Plot(label="Loss")
-            run_lr = gr.Plot(label="Learning rate")
-        run_results = gr.JSON(label="Results")
+            run_loss = gr.Plot(label="Loss", visible=False)
+            run_lr = gr.Plot(label="Learning rate", visible=False)
+        run_results = gr.JSON(label="Results", visible=False, elem_id="train-run-results")
 
     settings = [base_model, pooling, lora, batch_size, mini_batch, temperature, lr, max_steps, warmup, weight_decay,
                 max_length, seed, families, languages, heldout, checkpoint_every, out_dir, name]
