@@ -47,6 +47,7 @@ def test_empty_state_start_one_at_a_time_cancel_and_resume(train_studio):
     assert "Not started" in client.predict(*_settings(decoder), api_name="/train_start")
 
     add_accepted_examples(studio.db_path, 40)
+    assert "accepted examples are ready" in client.predict(api_name="/train_status")[0]
     assert "**36 for training**" in client.predict([], [], 0.1, api_name="/train_data_preview")
     assert "**18 for training**" in client.predict([], ["French"], 0.1, api_name="/train_data_preview")
     assert "10 accepted examples match: **9 for training**" in client.predict(["sts"], [], 0.1,

@@ -22,6 +22,15 @@ HELP = (
 )
 EMPTY = ("No training yet. Accept some examples in the **Curate** tab, pick a base model below and press "
          "**Start training**.")
+READY = ("No training yet: accepted examples are ready (the data line says how many match). Pick a base model "
+         "and press **Start training**; the loss curve and the log appear here while it runs.")
+
+
+def _shown(value, visible: bool = True):
+    """A curve, log or result where there is one to show; hidden otherwise (no empty frames)."""
+    return gr.update(value=value, visible=visible)
+
+
 MODELS = ["minilm", "smollm2"]
 
 
@@ -57,12 +66,14 @@ def _status_text(job: dict, run: dict | None, metrics: list[dict]) -> str:
 def current_status(db_path):
     """(status, loss curve, lr curve, log) of the running training job, or of the latest one."""
     job = launcher.active_training_job(db_path) or launcher.latest_training_job(db_path)
-    if job is None:
-        return EMPTY, None, None, ""
+    if job is None:  # what to do next, and no empty frames
+        db = open_db(db_path)
+        accepted = db.execute("SELECT EXISTS (SELECT 1 FROM example_rows WHERE status = 'accepted')").fetchone()[0]
+        return READY if accepted else EMPTY, _shown(None, False), _shown(None, False), _shown("", False)
     run = run_rows.run_for_job(open_db(db_path), job["id"])
     metrics = run_rows.metrics(open_db(db_path), run["id"]) if run else []
-    return (_status_text(job, run, metrics), _figure(metrics, "loss", "loss"), _figure(metrics, "lr", "learning rate"),
-            launcher.log_tail(job["id"]))
+    return (_status_text(job, run, metrics), _shown(_figure(metrics, "loss", "loss")),
+            _shown(_figure(metrics, "lr", "learning rate")), _shown(launcher.log_tail(job["id"])))
 
 
 def start(db_path, base_model, pooling, lora, batch_size, mini_batch, temperature, lr, max_steps, warmup_steps,
@@ -115,11 +126,6 @@ def past_runs(db_path):
 
 
 PICK_RUN = "Click a run in the table to see its configuration, curves and results."
-
-
-def _shown(value, visible: bool = True):
-    """A run's curve or results, or nothing where no run is chosen (no empty frames)."""
-    return gr.update(value=value, visible=visible)
 
 
 def run_details(db_path, run_id):
@@ -203,9 +209,9 @@ def build(ctx) -> None:
             action = gr.Markdown(elem_id="train-action")
     status = gr.Markdown(EMPTY, elem_id="train-status")
     with gr.Row():
-        loss_plot = gr.Plot(label="Loss")
-        lr_plot = gr.Plot(label="Learning rate")
-    log = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, autoscroll=True)
+        loss_plot = gr.Plot(label="Loss", visible=False)  # shown by the page load once there is a job
+        lr_plot = gr.Plot(label="Learning rate", visible=False)
+    log = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, autoscroll=True, visible=False)
     with gr.Accordion("Past runs", open=True):
         gr.Markdown("Click a run to see its configuration, curves and results; resume a cancelled or "
                     "interrupted one from its checkpoint.", elem_classes=["help-text"])
