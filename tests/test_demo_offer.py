@@ -49,6 +49,10 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
 
 
+def db_path_jobs(db_path) -> int:
+    return open_db(db_path).execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+
+
 def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_url, page, db_path):
     page.goto(studio_url)
     load = page.locator("#demo-load")
@@ -59,6 +63,11 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     playwright_api.expect(status).to_contain_text("Demo loaded", timeout=60_000)
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
     _shot(page, "demo-loaded.png")
+    # "See the comparison in the Compare tab": it is there when the tab opens, without a reload or a click.
+    page.get_by_role("tab", name="6 · Compare").click()
+    playwright_api.expect(page.locator("#compare-summary")).to_contain_text("nDCG@10", timeout=60_000)
+    _shot(page, "demo-compare.png")
+    assert db_path_jobs(db_path) == 0  # shown from the stored evaluations: nothing was evaluated again
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0] == len(demo_examples())
     # A fresh visit no longer offers the demo: the database has data now.

@@ -51,6 +51,28 @@ def refresh_lists(db_path, model_a, model_b, dataset):
             gr.update(choices=datasets, value=dataset or (datasets[0][1] if datasets else None)))
 
 
+def open_tab(db_path, state, model_a, model_b, spec, split):
+    """Coming to the tab: fresh lists (a run may have finished or the demo been loaded since the page
+    opened), and with nothing shown yet, the chosen pair at once if both are already evaluated on the
+    chosen dataset (e.g. the demo's pre-computed comparison). Nothing is evaluated from here."""
+    lists = refresh_lists(db_path, model_a, model_b, spec)
+    history = compare.stored_rows(open_db(db_path))
+    unchanged = (state, gr.update(), gr.update())
+    chosen = [update["value"] for update in lists]
+    if state or not all(chosen):
+        return (*lists, history, *unchanged)
+    model_a, model_b, spec = chosen
+    try:
+        dataset = _dataset(db_path, spec, split)
+        db = open_db(db_path)
+        stored = model_a != model_b and all(compare.find_evaluation(db, model, dataset, spec) for model in (model_a, model_b))
+    except Exception:  # e.g. a folder that is gone: the person sees why when they press Compare
+        stored = False
+    if not stored:
+        return (*lists, history, *unchanged)
+    return (*lists, history, *start(db_path, model_a, model_b, spec, split))
+
+
 def keep_upload(file_path):
     """Copy an uploaded zip into the data folder (the upload's temp file may vanish) and select it."""
     if not file_path:
@@ -293,7 +315,7 @@ def build(ctx) -> None:
 
     with gr.Column(visible=False) as results_box:  # shown once both evaluations are ready
         gr.Markdown("### Metrics")
-        summary = gr.Markdown("")
+        summary = gr.Markdown("", elem_id="compare-summary")
         with gr.Row():
             metrics_table = gr.Dataframe(headers=["metric", "A", "B", "Δ (B − A)"], interactive=False, scale=2)
             metrics_plot = gr.Plot(label="A and B", scale=3)
@@ -331,6 +353,9 @@ def build(ctx) -> None:
     refresh_button.click(partial(refresh_lists, db_path), [model_a, model_b, dataset], [model_a, model_b, dataset])
     refresh_button.click(lambda: compare.stored_rows(open_db(db_path)), None, [history])
     upload.upload(keep_upload, [upload], [dataset])
+    ctx.tab.select(partial(open_tab, db_path), [state, model_a, model_b, dataset, split],
+                   [model_a, model_b, dataset, history, state, status, timer], show_progress="hidden",
+                   api_visibility="private")
     order.change(partial(reorder, db_path), [state, order], [per_query])
     search_button.click(partial(search, db_path), [state, query_pick, typed, instruction], search_outputs)
     query_pick.input(partial(search_picked, db_path), [state, query_pick, instruction], search_outputs)
