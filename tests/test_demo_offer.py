@@ -63,6 +63,10 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     playwright_api.expect(status).to_contain_text("Demo loaded", timeout=60_000)
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
     _shot(page, "demo-loaded.png")
+    # The Generate tab counted the tasks when the page opened (none): it counts again when opened.
+    page.get_by_role("tab", name="3 · Generate").click()
+    playwright_api.expect(page.locator("#generate-hint")).to_contain_text("active tasks", timeout=30_000)
+    playwright_api.expect(page.locator("#generate-hint")).not_to_contain_text("no active tasks")
     # "See the comparison in the Compare tab": it is there when the tab opens, without a reload or a click.
     page.get_by_role("tab", name="6 · Compare").click()
     playwright_api.expect(page.locator("#compare-summary")).to_contain_text("nDCG@10", timeout=60_000)

@@ -168,3 +168,6 @@ def build(ctx) -> None:
                         api_name="generate_resume")
     ctx.blocks.load(lambda f, k, n: (job_choices(db_path), plan_hint(db_path, f, k, n)), hint_inputs, [job, hint],
                     api_visibility="private")
+    # Coming back to the tab: tasks may have been brainstormed or the demo loaded since the page opened.
+    ctx.tab.select(lambda f, k, n: plan_hint(db_path, f, k, n), hint_inputs, hint, api_visibility="private",
+                   show_progress="hidden")
