@@ -206,6 +206,20 @@ def test_plan_is_reused_by_a_resumed_job_and_only_remaining_items_run(db_path, f
     assert finished_items(db, plan.id) == set(range(6))
 
 
+def _settled_count(fake, quiet: float = 0.5, timeout: float = 10.0) -> int:
+    """Chat requests the fake has seen, once none is being answered and none has come for `quiet`
+    seconds: a request the killed job wrote just before dying can reach the server a moment later."""
+    last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = len(fake.chat_requests())
+        if count != last or fake.in_flight:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return count
+        time.sleep(0.05)
+    raise AssertionError("the fake endpoint kept receiving requests after the job was killed")
+
+
 def test_job_killed_with_sigkill_then_resumed_loses_nothing_and_duplicates_nothing(db_path, fake, monkeypatch):
     fake.latency = 0.03
     seed_tasks(db_path, n=10)
@@ -225,7 +239,7 @@ def test_job_killed_with_sigkill_then_resumed_loses_nothing_and_duplicates_nothi
     killed = job_rows.get_job(db, job_id)
     assert killed["state"] == "interrupted"
     assert 25 <= killed["done"] < 120
-    before = len(fake.chat_requests())
+    before = _settled_count(fake)
 
     resumed_id = launch_resume(db_path, settings, job_id)
     final = wait_for(lambda: (row := job_rows.get_job(db, resumed_id))["state"] not in ("queued", "running") and row)
