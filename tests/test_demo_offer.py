@@ -63,6 +63,11 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     playwright_api.expect(status).to_contain_text("Demo loaded", timeout=60_000)
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
     _shot(page, "demo-loaded.png")
+    # Curate's language filter offers the demo's languages without a reload.
+    page.get_by_role("tab", name="4 · Curate").click()
+    page.locator("#curate-language input").click()
+    playwright_api.expect(page.get_by_role("option", name="Japanese")).to_be_visible(timeout=30_000)
+    page.keyboard.press("Escape")
     # The Generate tab counted the tasks when the page opened (none): it counts again when opened.
     page.get_by_role("tab", name="3 · Generate").click()
     playwright_api.expect(page.locator("#generate-hint")).to_contain_text("active tasks", timeout=30_000)

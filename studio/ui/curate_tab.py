@@ -93,7 +93,8 @@ def build(ctx) -> None:
     with gr.Row():
         status = gr.Dropdown([ALL, "pending", "accepted", "rejected"], value=ALL, label="Status", scale=1)
         family = gr.Dropdown([ALL], value=ALL, label="Family", scale=1)
-        language = gr.Dropdown([ALL], value=ALL, label="Language", allow_custom_value=True, scale=1)
+        language = gr.Dropdown([ALL], value=ALL, label="Language", allow_custom_value=True, scale=1,
+                               elem_id="curate-language")
         model = gr.Dropdown([ALL], value=ALL, label="LLM model", allow_custom_value=True, scale=1)
         template_version = gr.Textbox("", label="Template version id", placeholder="any", scale=1)
         task = gr.Textbox("", label="Task id", placeholder="any", scale=1)
@@ -524,6 +525,13 @@ def build(ctx) -> None:
     # Coming back to the tab (say after a generation job) shows the current page as it is now.
     ctx.tab.select(lambda s, p, so, si: go_page(s, p, so, si), [filter_state, page_state, sort, page_size],
                    table_outputs + [message], api_visibility="private")
+
+    def fresh_choices():  # and the languages and models it has now (the demo, an import, a job)
+        store = review.db_for(db_path)
+        return (gr.update(choices=[ALL, *curation.loose_distinct(store, "language")]),
+                gr.update(choices=[ALL, *curation.loose_distinct(store, "model")]))
+
+    ctx.tab.select(fresh_choices, None, [language, model], api_visibility="private", show_progress="hidden")
     clear_button.click(clear_filters, [sort, page_size], filter_inputs + table_outputs, api_name=False)
 
     first_page_button.click(lambda s, so, si: go_page(s, 0, so, si), [filter_state, sort, page_size],
