@@ -175,10 +175,15 @@ class FilterChoices:
     store_total: int
 
 
+def stored_choices(db) -> tuple[list[str], list[str]]:
+    """The language and model filters' choices: what the store holds now (an index hop per value)."""
+    return [ALL, *curation.loose_distinct(db, "language")], [ALL, *curation.loose_distinct(db, "model")]
+
+
 def filter_choices(db) -> FilterChoices:
     total = db.execute("SELECT COUNT(*) FROM examples").fetchone()[0]
-    return FilterChoices(families=[ALL, *FAMILIES], languages=[ALL, *curation.loose_distinct(db, "language")],
-                         models=[ALL, *curation.loose_distinct(db, "model")], store_total=total)
+    languages, models = stored_choices(db)
+    return FilterChoices(families=[ALL, *FAMILIES], languages=languages, models=models, store_total=total)
 
 
 def first_page(db_path, page_size: int = DEFAULT_PAGE_SIZE) -> tuple[FilterChoices, TableView]:

@@ -527,9 +527,8 @@ def build(ctx) -> None:
                    table_outputs + [message], api_visibility="private")
 
     def fresh_choices():  # and the languages and models it has now (the demo, an import, a job)
-        store = review.db_for(db_path)
-        return (gr.update(choices=[ALL, *curation.loose_distinct(store, "language")]),
-                gr.update(choices=[ALL, *curation.loose_distinct(store, "model")]))
+        languages, models = review.stored_choices(review.db_for(db_path))
+        return gr.update(choices=languages), gr.update(choices=models)
 
     ctx.tab.select(fresh_choices, None, [language, model], api_visibility="private", show_progress="hidden")
     clear_button.click(clear_filters, [sort, page_size], filter_inputs + table_outputs, api_name=False)
