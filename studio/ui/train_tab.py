@@ -6,7 +6,9 @@ import gradio as gr
 import plotly.graph_objects as go
 from gradio.context import Context
 
+from storage import curation
 from storage import runs as run_rows
+from storage.curation import ExampleFilter
 from storage.db import open_db
 from studio.errors import StudioError
 from studio.families import FAMILIES
@@ -67,8 +69,7 @@ def current_status(db_path):
     """(status, loss curve, lr curve, log) of the running training job, or of the latest one."""
     job = launcher.active_training_job(db_path) or launcher.latest_training_job(db_path)
     if job is None:  # what to do next, and no empty frames
-        db = open_db(db_path)
-        accepted = db.execute("SELECT EXISTS (SELECT 1 FROM example_rows WHERE status = 'accepted')").fetchone()[0]
+        accepted = curation.count(open_db(db_path), ExampleFilter(status="accepted"), cap=0)  # 0 or 1: is there one
         return READY if accepted else EMPTY, _shown(None, False), _shown(None, False), _shown("", False)
     run = run_rows.run_for_job(open_db(db_path), job["id"])
     metrics = run_rows.metrics(open_db(db_path), run["id"]) if run else []
