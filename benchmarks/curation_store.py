@@ -29,7 +29,8 @@ from storage import curation  # noqa: E402
 from storage.curation import ExampleFilter  # noqa: E402
 from storage.db import now, open_db, transaction  # noqa: E402
 from storage import search_backlog, search_text  # noqa: E402
-from storage.examples import ROW_INSERT, TEXT_INSERT, content_hash, insert_examples, norm_hash, norm_key  # noqa: E402
+from storage.dedup_keys import content_hash, norm_hash, norm_key  # noqa: E402
+from storage.examples import ROW_INSERT, TEXT_INSERT, insert_examples  # noqa: E402
 from studio.config import data_dir  # noqa: E402
 from studio.curation import review  # noqa: E402
 from studio.languages import languages  # noqa: E402

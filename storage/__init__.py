@@ -1,5 +1,4 @@
-"""The SQLite store: the single source of truth shared by the UI and the background jobs."""
+"""The SQLite store: the single source of truth shared by the UI and the background jobs.
 
-from storage.db import open_db, transaction
-
-__all__ = ["open_db", "transaction"]
+Open it with storage.db.open_db. (This package imports nothing itself: the hashing helper process
+imports storage.dedup_keys alone.)"""

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from storage import search_text
 from storage.db import now, transaction
-from storage.examples import STATUSES, content_hash, norm_hash, norm_key, norm_key_sql, split_columns
+from storage.dedup_keys import content_hash, norm_hash, norm_key, norm_key_sql
+from storage.examples import STATUSES, split_columns
 from studio.errors import StudioError
 
 # Markers that highlight() puts around search matches. Private-use characters cannot clash with

@@ -1,15 +1,12 @@
 """Examples: insertion with duplicate detection, status changes and edits with history."""
 
-import hashlib
 import json
 import sqlite3
-import sys
-import unicodedata
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring
 
 from storage import search_backlog, search_text
 from storage.db import now, transaction
+from storage.dedup_keys import content_hash, norm_hash, norm_key, norm_key_sql
 
 STATUSES = ("pending", "accepted", "rejected")
 CONTENT_FIELDS = ("instruction", "query", "positive", "negative")
@@ -17,113 +14,7 @@ PROVENANCE_FIELDS = ("task_id", "template_version_id", "model", "raw_response", 
                      "completion_tokens", "cost", "job_id")
 
 
-def _json_literal(text: str | None) -> bytes:
-    """json.dumps(text, ensure_ascii=False) as UTF-8. Text without quotes, backslashes or control
-    characters (most of it) is its own literal; only the rest goes through the escaper."""
-    if text is None:
-        return b"null"
-    raw = text.encode("utf-8")
-    if len(raw.translate(None, _NEEDS_ESCAPE)) == len(raw):
-        return b'"' + raw + b'"'
-    return encode_basestring(text).encode("utf-8")
-
-
-def content_hash(instruction, query, positive, negative) -> str:
-    """The exact-duplicate key: the four texts as they are.
-
-    sha256 of json.dumps([instruction or "", query, positive, negative], ensure_ascii=False), built
-    directly (json.dumps sets up a new encoder on every call, which cost more than the hashing).
-    The values must never change: stored rows and the demo's held-out list are keyed by them."""
-    payload = b"[" + b", ".join(map(_json_literal, (instruction or "", query, positive, negative))) + b"]"
-    return hashlib.sha256(payload).hexdigest()
-
-
-def _punctuation() -> tuple[frozenset, bytes]:
-    marks = [chr(cp) for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("P")]
-    return frozenset(marks), bytes(ord(ch) for ch in marks if ord(ch) < 128)
-
-
-_PUNCTUATION, _ASCII_PUNCTUATION = _punctuation()
-_ASCII = bytes(range(128))
-# One bytes.translate pass lower-cases ASCII letters and turns the separators that str.split() knows
-# but bytes.split() does not (\x1c-\x1f) into spaces; whitespace runs are then collapsed by replace.
-_FOLD = bytearray(range(256))
-for _code in range(ord("A"), ord("Z") + 1):
-    _FOLD[_code] = _code + 32
-for _code in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F):
-    _FOLD[_code] = 0x20
-_FOLD = bytes(_FOLD)
-# Non-ASCII characters str.split() treats as whitespace (NFKC maps most other spaces to U+0020).
-_UNICODE_SPACES = frozenset(ch for ch in map(chr, range(128, sys.maxunicode + 1)) if ch.isspace())
-_CONTROL = bytes(range(0x20))
-_NEEDS_ESCAPE = _CONTROL + b'"\\'
 _JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
-
-
-def _squeeze(raw: bytes) -> bytes:
-    while b"  " in raw:
-        raw = raw.replace(b"  ", b" ")
-    return raw.strip(b" ")
-
-
-def _folded_utf8(text: str) -> bytes:
-    """normalize_text(text) as UTF-8, working on bytes (ASCII bytes never occur inside a multi-byte
-    UTF-8 sequence, so translating and replacing them is safe)."""
-    if text.isascii():
-        return _squeeze(text.encode("ascii").translate(_FOLD, _ASCII_PUNCTUATION))
-    text = unicodedata.normalize("NFKC", text)
-    raw = text.encode("utf-8").translate(_FOLD, _ASCII_PUNCTUATION)
-    others = raw.translate(None, _ASCII).decode("utf-8")  # just the non-ASCII characters, usually few
-    # Case folding works character by character, and the translate above has folded the ASCII
-    # ones: the whole text needs str.casefold (slow outside ASCII) only if one of the others folds.
-    if others.casefold() != others:
-        raw = text.casefold().encode("utf-8").translate(_FOLD, _ASCII_PUNCTUATION)
-        others = raw.translate(None, _ASCII).decode("utf-8")
-    if others.isalpha():  # letters only (most text): no punctuation or space among them
-        return _squeeze(raw)
-    for mark in _PUNCTUATION.intersection(others):
-        raw = raw.replace(mark.encode("utf-8"), b"")
-    if _UNICODE_SPACES.intersection(others):
-        return " ".join(raw.decode("utf-8").split()).encode("utf-8")
-    return _squeeze(raw)
-
-
-def normalize_text(text: str | None) -> str:
-    """Case, whitespace, punctuation and Unicode form folded away."""
-    if not text:
-        return ""
-    return _folded_utf8(text).decode("utf-8")
-
-
-def _folded_json(text: str | None) -> bytes:
-    if not text:
-        return b'""'
-    folded = _folded_utf8(text)
-    if len(folded.translate(None, _CONTROL)) == len(folded):  # quotes and backslashes are punctuation: gone
-        return b'"' + folded + b'"'
-    return encode_basestring(folded.decode("utf-8")).encode("utf-8")
-
-
-def norm_hash(instruction, query, positive, negative) -> str:
-    """sha256 of json.dumps([normalize_text(...) of the four], ensure_ascii=False), built directly."""
-    payload = b"[" + b", ".join(map(_folded_json, (instruction, query, positive, negative))) + b"]"
-    return hashlib.sha256(payload).hexdigest()
-
-
-NORM_KEY_DIGITS = 15
-
-
-def norm_key(norm_hash_hex: str | None) -> int | None:
-    """The indexed duplicate key: the first 60 bits of the normalised hash (rows with equal keys are
-    then compared by the whole hash)."""
-    return int(norm_hash_hex[:NORM_KEY_DIGITS], 16) if norm_hash_hex else None
-
-
-def norm_key_sql(expression: str) -> str:
-    """norm_key() in SQL, for triggers, which run in connections without our Python functions."""
-    digits = [f"(instr('0123456789abcdef', substr({expression}, {i + 1}, 1)) - 1) * {16 ** (NORM_KEY_DIGITS - 1 - i)}"
-              for i in range(NORM_KEY_DIGITS)]
-    return "(" + " + ".join(digits) + ")"
 
 
 @dataclass

@@ -7,7 +7,7 @@ near-identical task is dropped on insert rather than stored twice.
 from dataclasses import dataclass, field
 
 from storage.db import now, transaction
-from storage.examples import normalize_text
+from storage.dedup_keys import normalize_text
 from studio.errors import StudioError
 
 STATUSES = ("active", "rejected")

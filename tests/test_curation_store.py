@@ -3,7 +3,8 @@ import pytest
 from storage import curation
 from storage.curation import MARK_CLOSE, MARK_OPEN, ExampleFilter
 from storage.db import open_db
-from storage.examples import content_hash, get_example, insert_examples, norm_hash
+from storage.dedup_keys import content_hash, norm_hash
+from storage.examples import get_example, insert_examples
 from studio.errors import StudioError
 from tests.example_rows import make_rows
 

@@ -5,7 +5,8 @@ import re
 import unicodedata
 
 from storage.db import open_db
-from storage.examples import LOOKUP_BATCH, get_example, insert_examples, normalize_text
+from storage.dedup_keys import normalize_text
+from storage.examples import LOOKUP_BATCH, get_example, insert_examples
 from tests.example_rows import make_rows
 
 

@@ -13,7 +13,8 @@ from storage import curation, search_backlog
 from storage import examples as examples_module
 from storage.curation import ExampleFilter
 from storage.db import apply_migrations, open_db, transaction
-from storage.examples import content_hash, get_example, insert_examples, norm_hash
+from storage.dedup_keys import content_hash, norm_hash, normalize_text
+from storage.examples import get_example, insert_examples
 from studio.curation import quality
 from studio.curation.quality import union_groups
 from studio.errors import StudioError
@@ -32,7 +33,7 @@ def test_hashes_equal_their_json_definition():
         exact = json.dumps([instruction or "", query, positive, negative], ensure_ascii=False)
         assert content_hash(instruction, query, positive, negative) == hashlib.sha256(
             exact.encode("utf-8")).hexdigest()
-        folded = json.dumps([examples_module.normalize_text(v) for v in (instruction, query, positive, negative)],
+        folded = json.dumps([normalize_text(v) for v in (instruction, query, positive, negative)],
                             ensure_ascii=False)
         assert norm_hash(instruction, query, positive, negative) == hashlib.sha256(
             folded.encode("utf-8")).hexdigest()

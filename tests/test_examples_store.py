@@ -1,7 +1,8 @@
 import json
 
 from storage.db import open_db
-from storage.examples import content_hash, get_example, insert_examples, norm_hash
+from storage.dedup_keys import content_hash, norm_hash
+from storage.examples import get_example, insert_examples
 
 
 def _row(**overrides):
