@@ -2,11 +2,13 @@
 
 import json
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from storage import search_backlog, search_text
+from storage import key_worker, search_backlog, search_text
 from storage.db import now, transaction
-from storage.dedup_keys import content_hash, norm_hash, norm_key, norm_key_sql
+from storage.dedup_keys import both_hashes, norm_key, norm_key_sql
 
 STATUSES = ("pending", "accepted", "rejected")
 CONTENT_FIELDS = ("instruction", "query", "positive", "negative")
@@ -30,11 +32,21 @@ _INSERT_SQL = (  # the single-table store before migration 23
     " task_id, template_version_id, placeholders, model, raw_response, prompt_tokens,"
     " completion_tokens, cost, job_id, source, negative_mined, content_hash, norm_hash,"
     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-ROW_INSERT = ("INSERT INTO example_rows (id, family, language, status, task_id, template_version_id, model,"
-              " prompt_tokens, completion_tokens, cost, job_id, source, negative_mined, norm_key, created_at,"
-              " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-TEXT_INSERT = ("INSERT INTO example_texts (id, instruction, query, positive, negative, placeholders, raw_response,"
-               " content_hash, norm_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+ROW_COLUMNS = ("id", "family", "language", "status", "task_id", "template_version_id", "model", "prompt_tokens",
+               "completion_tokens", "cost", "job_id", "source", "negative_mined", "norm_key", "created_at", "updated_at")
+TEXT_COLUMNS = ("id", "instruction", "query", "positive", "negative", "placeholders", "raw_response", "content_hash",
+                "norm_hash")
+# Columns that may be NULL (their default): an insert leaves out the ones no row of a batch sets.
+NULLABLE = frozenset({"task_id", "template_version_id", "model", "prompt_tokens", "completion_tokens", "cost",
+                      "job_id", "negative", "placeholders", "raw_response"})
+
+
+def insert_sql(table: str, columns) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+ROW_INSERT = insert_sql("example_rows", ROW_COLUMNS)
+TEXT_INSERT = insert_sql("example_texts", TEXT_COLUMNS)
 LOOKUP_BATCH = 500
 # Up to this many new examples are added to the search index inside the inserting transaction
 # (~50 ms per thousand); a larger insert (an import) commits its rows at once and leaves them in
@@ -82,22 +94,21 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
     The rows are durable when this returns. They are searchable at once unless the insert is
     larger than SYNC_INDEX_LIMIT (or index_now=False): then the search index catches up in a
     background thread (or, with background=False, when the caller runs search_backlog.catch_up)
-    and storage.search_backlog.waiting says how many are still waiting."""
-    result = InsertResult()
+    and storage.search_backlog.waiting says how many are still waiting. A large insert computes
+    its duplicate keys partly in a helper process (storage.key_worker) while it writes."""
     stamp = now()
-    hashed = []
     for row in rows:
         if row.get("family") is None or row.get("query") is None or row.get("positive") is None or (
                 row.get("status") or "pending") not in STATUSES:
             raise _refused()
-        texts = [row.get(name) for name in CONTENT_FIELDS]
-        hashed.append((row, content_hash(*texts), norm_hash(*texts)))
+    texts = [(row.get("instruction"), row["query"], row["positive"], row.get("negative")) for row in rows]
     if not split_schema(db):
-        return _insert_single_table(db, hashed, stamp)
+        return _insert_single_table(db, [(row, *keys) for row, keys in zip(rows, both_hashes(texts))], stamp)
+    result = InsertResult()
     checkpoint_pages = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     try:
-        with transaction(db):
-            deferred = _insert_new(db, hashed, stamp, index_now, result)
+        with transaction(db), closing(key_worker.hashed_chunks(texts)) as keys:
+            deferred = _insert_new(db, rows, keys, stamp, index_now, result)
     finally:
         db.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
     if deferred and background:
@@ -105,45 +116,53 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
     return result
 
 
-def _insert_new(db, hashed: list, stamp: str, index_now: bool | None, result: InsertResult) -> bool:
-    """The rows of `hashed` that are not duplicates, inserted (inside the caller's transaction);
-    returns whether their search indexing was left to the backlog."""
-    fresh_rows, fresh_texts, seen = [], [], set()
+def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, result: InsertResult) -> bool:
+    """The rows that are not duplicates, inserted (inside the caller's transaction) a chunk at a
+    time as `keys` yields their (content_hash, norm_hash); returns whether their search indexing
+    was left to the backlog."""
+    seen: set[str] = set()
     last = db.execute("SELECT COALESCE(MAX(id), 0) FROM example_rows").fetchone()[0]
-    for start in range(0, len(hashed), LOOKUP_BATCH):
-        batch = hashed[start:start + LOOKUP_BATCH]
-        keys = list({norm_key(item[2]) for item in batch})
-        # Equal 60-bit keys are compared by the whole hash, which lives with the texts.
-        stored = {found for (found,) in db.execute(
-            "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
-            f" WHERE r.norm_key IN ({', '.join('?' for _ in keys)})", keys)}
-        for row, exact, fold in batch:
-            if _counted_duplicate(fold, stored, seen, result):
-                continue
-            new_id = last + 1 + len(fresh_rows)
-            result.row_ids.append(new_id)
-            fresh_rows.append((new_id, row["family"], row.get("language") or "English", row.get("status") or "pending",
-                               row.get("task_id"), row.get("template_version_id"), row.get("model"),
-                               row.get("prompt_tokens"), row.get("completion_tokens"), row.get("cost"),
-                               row.get("job_id"), row.get("source") or "generated",
-                               int(bool(row.get("negative_mined"))), norm_key(fold), stamp, stamp))
-            fresh_texts.append((new_id, row.get("instruction") or "", row["query"], row["positive"],
-                                row.get("negative"), _placeholders_text(row.get("placeholders")),
-                                row.get("raw_response"), exact, fold))
-    if not fresh_rows:
-        return False
-    first, final = last + 1, last + len(fresh_rows)
-    deferred = (len(fresh_rows) > SYNC_INDEX_LIMIT) if index_now is None else not index_now
+    next_id = last + 1
+    at = 0
     # The row trigger would index one example at a time; one INSERT ... SELECT over the new
     # rows costs a quarter of that (see migration 21), or the backlog takes them.
     db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
     try:
-        db.conn.executemany(ROW_INSERT, fresh_rows)
-        db.conn.executemany(TEXT_INSERT, fresh_texts)
+        for chunk_keys in keys:
+            fresh_rows, fresh_texts = [], []
+            for start in range(0, len(chunk_keys), LOOKUP_BATCH):
+                batch = chunk_keys[start:start + LOOKUP_BATCH]
+                lookup = list({norm_key(fold) for _, fold in batch})
+                # Equal 60-bit keys are compared by the whole hash, which lives with the texts.
+                stored = {found for (found,) in db.execute(
+                    "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
+                    f" WHERE r.norm_key IN ({', '.join('?' for _ in lookup)})", lookup)}
+                for exact, fold in batch:
+                    row = rows[at]
+                    at += 1
+                    if _counted_duplicate(fold, stored, seen, result):
+                        continue
+                    result.row_ids.append(next_id)
+                    fresh_rows.append((next_id, row["family"], row.get("language") or "English",
+                                       row.get("status") or "pending", row.get("task_id"),
+                                       row.get("template_version_id"), row.get("model"), row.get("prompt_tokens"),
+                                       row.get("completion_tokens"), row.get("cost"), row.get("job_id"),
+                                       row.get("source") or "generated", int(bool(row.get("negative_mined"))),
+                                       norm_key(fold), stamp, stamp))
+                    fresh_texts.append((next_id, row.get("instruction") or "", row["query"], row["positive"],
+                                        row.get("negative"), _placeholders_text(row.get("placeholders")),
+                                        row.get("raw_response"), exact, fold))
+                    next_id += 1
+            _insert_tuples(db, "example_rows", ROW_COLUMNS, fresh_rows)
+            _insert_tuples(db, "example_texts", TEXT_COLUMNS, fresh_texts)
     except sqlite3.IntegrityError:
         raise _refused() from None
     finally:
         db.execute("DELETE FROM fts_bulk_load")
+    if next_id == last + 1:
+        return False
+    first, final = last + 1, next_id - 1
+    deferred = (final - last > SYNC_INDEX_LIMIT) if index_now is None else not index_now
     if deferred:
         search_backlog.add(db, first, final)
         # A large insert leaves ~2.5 kB of write-ahead log per row. SQLite copies the log into
@@ -154,9 +173,20 @@ def _insert_new(db, hashed: list, stamp: str, index_now: bool | None, result: In
         db.execute("PRAGMA wal_autocheckpoint = 0")
     else:
         db.execute(search_text.INDEX_RANGE, [first, final])
-    result.inserted = len(fresh_rows)
+    result.inserted = final - last
     result.ids = list(range(first, final + 1))
     return deferred
+
+
+def _insert_tuples(db, table: str, columns: tuple, tuples: list[tuple]) -> None:
+    """executemany of `tuples` (values of `columns`) into `table`, leaving out the nullable columns
+    that are None in every tuple: the sqlite3 module binds a None through its adapter lookup, which
+    cost ~1 µs a value, 0.3-0.8 s of a 100k insert whose rows leave six such columns empty."""
+    keep = [at for at, name in enumerate(columns)
+            if name not in NULLABLE or set(map(itemgetter(at), tuples)) != {None}]
+    if len(keep) < len(columns):
+        tuples = map(itemgetter(*keep), tuples)
+    db.conn.executemany(insert_sql(table, [columns[at] for at in keep]), tuples)
 
 
 def _insert_single_table(db, hashed: list, stamp: str) -> InsertResult:
