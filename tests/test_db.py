@@ -99,3 +99,34 @@ def test_json_columns_decode_to_dicts_and_missing_rows_stay_missing():
     assert decode_json_columns(row, "args", "stats") == {"id": 1, "args": {"family": "sts"}, "stats": {},
                                                           "note": '{"left": "as text"}'}
     assert decode_json_columns(None, "args") is None
+
+
+def test_the_status_check_becomes_comparisons_and_refuses_what_it_refused(db_path, monkeypatch):
+    # A store from before migration 41, with rows; then the upgrade, which edits the table's
+    # definition in place (no rows are copied).
+    old = open_db(db_path, migrate=False)
+    before = [m for m in db_module.available_migrations() if m[0] < 41]
+    monkeypatch.setattr(db_module, "available_migrations", lambda: before)
+    apply_migrations(old)
+    insert_examples(old, [{"family": "sts", "query": "q", "positive": "p", "status": "accepted"}])
+    old_sql = old.execute("SELECT sql FROM sqlite_master WHERE name = 'example_rows'").fetchone()[0]
+    assert "status IN ('pending', 'accepted', 'rejected')" in old_sql
+    monkeypatch.undo()
+
+    db = open_db(db_path)
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'example_rows'").fetchone()[0]
+    assert "status = 'pending' OR status = 'accepted' OR status = 'rejected'" in sql
+    assert sql.replace("status = 'pending' OR status = 'accepted' OR status = 'rejected'",
+                       "status IN ('pending', 'accepted', 'rejected')") == old_sql
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT status FROM examples").fetchall() == [("accepted",)]
+    for statement in ("UPDATE example_rows SET status = 'maybe'",
+                      "INSERT INTO example_rows (id, family, status, norm_key, created_at, updated_at)"
+                      " VALUES (99, 'sts', 'Pending', 1, 'now', 'now')"):
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            db.execute(statement)
+    for fresh in (db, open_db(db_path)):  # the connection that migrated, and a new one
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            fresh.execute("UPDATE example_rows SET status = 'Accepted'")
+    insert_examples(db, [{"family": "sts", "query": "q2", "positive": "p2", "status": "rejected"}])
+    assert [row[0] for row in db.execute("SELECT status FROM examples ORDER BY id")] == ["accepted", "rejected"]
