@@ -52,6 +52,7 @@ LOOKUP_BATCH = 500
 # (~50 ms per thousand); a larger insert (an import) commits its rows at once and leaves them in
 # storage.search_backlog, which a background thread indexes in steps while search says so.
 SYNC_INDEX_LIMIT = 5_000
+SEARCH_TRIGGER = "example_texts_fts_insert"  # indexes a row inserted one at a time (migration 23)
 
 
 def _placeholders_text(value):
@@ -97,11 +98,12 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
     and storage.search_backlog.waiting says how many are still waiting. A large insert computes
     its duplicate keys partly in a helper process (storage.key_worker) while it writes."""
     stamp = now()
+    texts = []
     for row in rows:
         if row.get("family") is None or row.get("query") is None or row.get("positive") is None or (
                 row.get("status") or "pending") not in STATUSES:
             raise _refused()
-    texts = [(row.get("instruction"), row["query"], row["positive"], row.get("negative")) for row in rows]
+        texts.append((row.get("instruction"), row["query"], row["positive"], row.get("negative")))
     if not split_schema(db):
         return _insert_single_table(db, [(row, *keys) for row, keys in zip(rows, both_hashes(texts))], stamp)
     result = InsertResult()
@@ -125,8 +127,14 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
     next_id = last + 1
     at = 0
     # The row trigger would index one example at a time; one INSERT ... SELECT over the new
-    # rows costs a quarter of that (see migration 21), or the backlog takes them.
+    # rows costs a quarter of that (see migration 21), or the backlog takes them. The trigger
+    # still runs for every row to find that out (~1.7 µs a row); a large insert drops it for its
+    # transaction and creates it again before committing (other connections see it throughout).
     db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
+    trigger = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                         [SEARCH_TRIGGER]).fetchone() if len(rows) > SYNC_INDEX_LIMIT else None
+    if trigger:
+        db.execute(f"DROP TRIGGER {SEARCH_TRIGGER}")
     try:
         for chunk_keys in keys:
             fresh_rows, fresh_texts = [], []
@@ -158,6 +166,8 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
     except sqlite3.IntegrityError:
         raise _refused() from None
     finally:
+        if trigger:
+            db.execute(trigger[0])
         db.execute("DELETE FROM fts_bulk_load")
     if next_id == last + 1:
         return False

@@ -92,3 +92,30 @@ def test_a_large_insert_leaves_copying_the_log_to_the_search_indexer(db_path):
     insert_examples(db, make_rows(3, seed=4))
     assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
 
+
+
+def test_a_large_insert_keeps_the_search_trigger_for_the_inserts_after_it(db_path, monkeypatch):
+    import pytest
+
+    from storage import curation, examples, search_backlog
+    from storage.curation import ExampleFilter
+
+    monkeypatch.setattr(examples, "SYNC_INDEX_LIMIT", 50)
+    db = open_db(db_path)
+
+    def trigger_sql():
+        return db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [examples.SEARCH_TRIGGER]).fetchone()
+
+    before = trigger_sql()
+    assert before is not None
+    with pytest.raises(ValueError, match="refused an example"):  # fails after its first rows went in
+        insert_examples(db, make_rows(80) + [dict(make_rows(1, seed=8)[0], task_id=12345)], background=False)
+    assert trigger_sql() == before
+    insert_examples(db, make_rows(120, seed=2), background=False)
+    assert trigger_sql() == before
+    search_backlog.catch_up(db)
+    # A row inserted one at a time (an undo restores rows this way) is searchable through the trigger.
+    db.execute("INSERT INTO examples (family, language, instruction, query, positive, content_hash, norm_hash,"
+               " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
+    assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
+    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
