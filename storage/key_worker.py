@@ -21,12 +21,20 @@ import pickle
 import subprocess
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 
 from storage.dedup_keys import both_hashes
 
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
+
 CHUNK = 2_000            # examples per frame
 PARALLEL_MIN = 8_000     # smaller inserts hash in the calling thread (the child costs ~50 ms to start)
+AHEAD = 2                # chunks written to the child ahead of its answers
+PIPE_BYTES = 1 << 20     # an answer for CHUNK examples is ~0.3 MB
 STALL_S = 60             # a chunk takes ~0.1 s; a helper silent this long is given up on
 _HEADER = 8
 _ROOT = Path(__file__).resolve().parent.parent
@@ -96,23 +104,31 @@ class _Helper:
         path = os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(HELPER_COMMAND, cwd=_ROOT, env={**os.environ, "PYTHONPATH": path}, bufsize=0,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:  # room for a whole answer, so the child never waits for this side to read it
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except (AttributeError, OSError):  # not Linux, or a lower limit: 64 kB pipes work too
+                pass
         self.parts, self.split = parts, split
         self.thread = threading.Thread(target=self._feed, name="key-worker", daemon=True)
         self.thread.start()
 
     def _feed(self) -> None:
+        waiting: deque[int] = deque()  # chunks written to the child, oldest first
         try:
-            index = self.split.take_front()
-            payload = self._frame(index)
-            while index is not None:
-                self._write(payload)
-                following = self.split.take_front()
-                payload = self._frame(following)
+            while True:
+                # The child answers a chunk before it reads the next, so with two written it never
+                # waits for this thread (which waits for the GIL while the inserting thread runs).
+                while len(waiting) < AHEAD and (index := self.split.take_front()) is not None:
+                    self._write(self._frame(index))
+                    waiting.append(index)
+                if not waiting:
+                    break
+                index = waiting.popleft()
                 keys = self._receive()
                 if len(keys) != len(self.parts[index]):
                     raise HelperStopped("the hashing helper answered for the wrong number of examples")
                 self.split.answer(index, keys, by_helper=True)
-                index = following
         except Exception:  # a broken pipe, a dead child, a garbled answer: all mean the same here
             pass  # what the helper held goes back to the inserting thread, which hashes it
         finally:
@@ -122,9 +138,7 @@ class _Helper:
             except OSError:
                 pass
 
-    def _frame(self, index: int | None) -> bytes:
-        if index is None:
-            return b""
+    def _frame(self, index: int) -> bytes:
         payload = pickle.dumps(self.parts[index], protocol=pickle.HIGHEST_PROTOCOL)
         return len(payload).to_bytes(_HEADER, "little") + payload
 
