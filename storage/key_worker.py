@@ -31,10 +31,10 @@ try:
 except ImportError:  # not POSIX
     fcntl = None
 
-CHUNK = 2_000            # examples per frame
+CHUNK = 1_000            # examples per frame
 PARALLEL_MIN = 8_000     # smaller inserts hash in the calling thread (the child costs ~50 ms to start)
 AHEAD = 2                # chunks written to the child ahead of its answers
-PIPE_BYTES = 1 << 20     # an answer for CHUNK examples is ~0.3 MB
+PIPE_BYTES = 1 << 20     # an answer for CHUNK examples is ~0.15 MB
 STALL_S = 60             # a chunk takes ~0.1 s; a helper silent this long is given up on
 _HEADER = 8
 _ROOT = Path(__file__).resolve().parent.parent
