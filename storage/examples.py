@@ -11,7 +11,6 @@ from storage.db import now, transaction
 from storage.dedup_keys import both_hashes, norm_key, norm_key_sql
 
 STATUSES = ("pending", "accepted", "rejected")
-CONTENT_FIELDS = ("instruction", "query", "positive", "negative")
 PROVENANCE_FIELDS = ("task_id", "template_version_id", "model", "raw_response", "prompt_tokens",
                      "completion_tokens", "cost", "job_id")
 
@@ -129,7 +128,7 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
     # The row trigger would index one example at a time; one INSERT ... SELECT over the new
     # rows costs a quarter of that (see migration 21), or the backlog takes them. The trigger
     # still runs for every row to find that out (~1.7 µs a row); a large insert drops it for its
-    # transaction and creates it again before committing (other connections see it throughout).
+    # transaction and creates it again before committing (no other connection sees it missing).
     db.execute("INSERT OR REPLACE INTO fts_bulk_load (id) VALUES (1)")
     trigger = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                          [SEARCH_TRIGGER]).fetchone() if len(rows) > SYNC_INDEX_LIMIT else None

@@ -4,23 +4,25 @@ An insert of 100k examples spends about as long computing their duplicate keys (
 ~1.4k characters each, one after normalising the text) as SQLite spends writing them, and Python
 runs one thread at a time. For a large insert, `hashed_chunks` starts a child process
 (`python -m storage.key_worker`, which imports only storage.dedup_keys) and a thread that feeds it
-chunks of texts, one at a time (the next one pickled while the child hashes); the inserting thread
-writes each chunk as its keys come back. Whenever
-the keys it needs next are still being computed, the inserting thread hashes the last chunk that
-nobody has taken yet, so the work splits itself between the two and neither waits while the other
-has some left. If the child cannot start or stops, the inserting thread hashes what is left itself:
-the keys are the same either way.
+chunks of texts, keeping two written ahead of its answers; the inserting thread writes each chunk
+to the database as its keys come back. Whenever the keys it needs next are still being computed,
+the inserting thread hashes the last chunk that nobody has taken yet, so the work splits itself
+between the two and neither waits while the other has some left. If the child cannot start, stops,
+answers wrongly or goes silent for STALL_S, the inserting thread hashes what is left itself: the
+keys are the same either way.
 
-The child reads frames from stdin and writes frames to stdout: an 8-byte little-endian length,
-then a pickle (a list of (instruction, query, positive, negative) going in; a list of
-(content_hash, norm_hash) coming back, in the same order).
+The child reads frames from stdin and writes frames to stdout, each an 8-byte little-endian
+length and then the payload. Going in: the number of examples n (4 bytes), 4n text lengths in
+UTF-8 bytes (4 bytes each, 0xFFFFFFFF for None), then the texts, four per example (instruction,
+query, positive, negative). Coming back: for each example its content_hash and norm_hash, 128 ASCII
+hex digits in all. (Plain bytes rather than pickles: nothing that crosses the pipe can run code.)
 """
 
 import os
-import pickle
 import subprocess
 import sys
 import threading
+from array import array
 from collections import deque
 from pathlib import Path
 
@@ -32,11 +34,13 @@ except ImportError:  # not POSIX
     fcntl = None
 
 CHUNK = 1_000            # examples per frame
-PARALLEL_MIN = 8_000     # smaller inserts hash in the calling thread (the child costs ~50 ms to start)
+PARALLEL_MIN = 8_000     # smaller inserts hash in the calling thread (the child takes ~80 ms to start)
 AHEAD = 2                # chunks written to the child ahead of its answers
 PIPE_BYTES = 1 << 20     # an answer for CHUNK examples is ~0.15 MB
 STALL_S = 60             # a chunk takes ~0.1 s; a helper silent this long is given up on
 _HEADER = 8
+_NONE = 0xFFFFFFFF       # the length that stands for None
+_KEYS = 128              # hex digits of the two keys of one example
 _ROOT = Path(__file__).resolve().parent.parent
 HELPER_COMMAND = [sys.executable, "-m", "storage.key_worker"]
 
@@ -97,8 +101,7 @@ class _Split:
 
 
 class _Helper:
-    """The child process and the thread that feeds it: while the child hashes one chunk, the
-    thread takes and pickles the next, so the child waits only for the pipe."""
+    """The child process and the thread that feeds it (writes chunks, reads answers)."""
 
     def __init__(self, parts: list, split: _Split):
         path = os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))
@@ -139,7 +142,7 @@ class _Helper:
                 pass
 
     def _frame(self, index: int) -> bytes:
-        payload = pickle.dumps(self.parts[index], protocol=pickle.HIGHEST_PROTOCOL)
+        payload = encode_texts(self.parts[index])
         return len(payload).to_bytes(_HEADER, "little") + payload
 
     def _write(self, payload: bytes) -> None:
@@ -148,7 +151,7 @@ class _Helper:
             view = view[self.proc.stdin.write(view):]
 
     def _receive(self) -> list:
-        return pickle.loads(self._read(int.from_bytes(self._read(_HEADER), "little")))
+        return decode_keys(self._read(int.from_bytes(self._read(_HEADER), "little")))
 
     def _read(self, size: int) -> bytes:
         parts, left = [], size
@@ -208,11 +211,42 @@ def hashed_chunks(texts: list[tuple], chunk: int = CHUNK):
             helper.close()
 
 
+def encode_texts(texts: list[tuple]) -> bytes:
+    """A chunk of (instruction, query, positive, negative) as the child reads it."""
+    raw = [None if text is None else text.encode("utf-8") for four in texts for text in four]
+    lengths = array("I", [_NONE if part is None else len(part) for part in raw])
+    return len(texts).to_bytes(4, "little") + lengths.tobytes() + b"".join(filter(None, raw))
+
+
+def decode_texts(payload: bytes) -> list[tuple]:
+    count = int.from_bytes(payload[:4], "little")
+    lengths = array("I")
+    lengths.frombytes(payload[4:4 + 16 * count])
+    texts, at = [], 4 + 16 * count
+    for length in lengths:
+        if length == _NONE:
+            texts.append(None)
+        else:
+            texts.append(payload[at:at + length].decode("utf-8"))
+            at += length
+    return list(zip(*[iter(texts)] * 4))
+
+
+def encode_keys(keys: list[tuple[str, str]]) -> bytes:
+    return "".join(exact + fold for exact, fold in keys).encode("ascii")
+
+
+def decode_keys(payload: bytes) -> list[tuple[str, str]]:
+    digits = payload.decode("ascii")
+    if len(digits) % _KEYS:
+        raise HelperStopped("the hashing helper's answer was cut short")
+    return [(digits[at:at + 64], digits[at + 64:at + _KEYS]) for at in range(0, len(digits), _KEYS)]
+
+
 def serve(source, sink) -> None:
     """The child's loop: answer each frame of texts with a frame of their keys, until stdin ends."""
     while header := source.read(_HEADER):
-        texts = pickle.loads(source.read(int.from_bytes(header, "little")))
-        payload = pickle.dumps(both_hashes(texts), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = encode_keys(both_hashes(decode_texts(source.read(int.from_bytes(header, "little")))))
         sink.write(len(payload).to_bytes(_HEADER, "little") + payload)
         sink.flush()
 

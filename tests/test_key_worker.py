@@ -74,6 +74,14 @@ def test_the_helper_gives_the_same_keys_as_the_inserting_thread(helpers, monkeyp
     assert sum(mine) < len(texts), "the helper process answered no chunk"
 
 
+def test_texts_and_keys_cross_the_pipe_unchanged():
+    texts = _texts(500, seed=2) + [(None, "", "x", None), ("", "\x00", "a\nb\r\n", "")]
+    assert key_worker.decode_texts(key_worker.encode_texts(texts)) == texts
+    assert key_worker.decode_texts(key_worker.encode_texts([])) == []
+    keys = both_hashes(texts)
+    assert key_worker.decode_keys(key_worker.encode_keys(keys)) == keys
+
+
 def test_a_small_insert_starts_no_helper(helpers):
     texts = _texts(99)
     assert _collect(texts, chunk=10) == both_hashes(texts)
@@ -83,11 +91,10 @@ def test_a_small_insert_starts_no_helper(helpers):
 @pytest.mark.parametrize("program", [
     "import sys; sys.stdin.buffer.read(20)",                      # dies in the middle of the first frame
     "import sys, time; sys.stdin.buffer.read(20); time.sleep(60)",  # hangs
-    # answers the first chunk with keys for the wrong number of examples, then waits
-    "import pickle, sys, time\n"
+    # answers the first chunk with keys for one example (of 100), then waits
+    "import sys, time\n"
     "size = int.from_bytes(sys.stdin.buffer.read(8), 'little'); sys.stdin.buffer.read(size)\n"
-    "answer = pickle.dumps([('x', 'y')])\n"
-    "sys.stdout.buffer.write(len(answer).to_bytes(8, 'little') + answer); sys.stdout.buffer.flush()\n"
+    "sys.stdout.buffer.write((128).to_bytes(8, 'little') + b'0' * 128); sys.stdout.buffer.flush()\n"
     "time.sleep(60)",
 ], ids=["dies", "hangs", "garbles"])
 def test_a_helper_that_fails_is_replaced_by_the_inserting_thread(helpers, monkeypatch, program):
