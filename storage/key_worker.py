@@ -12,13 +12,18 @@ answers wrongly or goes silent for STALL_S, the inserting thread hashes what is 
 keys are the same either way.
 
 The child reads frames from stdin and writes frames to stdout, each an 8-byte little-endian
-length and then the payload. Going in: the number of examples n (4 bytes), 4n text lengths in
-UTF-8 bytes (4 bytes each, 0xFFFFFFFF for None), then the texts, four per example (instruction,
-query, positive, negative). Coming back: for each example its content_hash and norm_hash, 128 ASCII
-hex digits in all. (Plain bytes rather than pickles: nothing that crosses the pipe can run code.)
+length and then the payload. Going in: a pickle of the chunk, a list of (instruction, query,
+positive, negative), which the child reads with an unpickler that refuses every class and function
+(so a frame can only ever hold containers and text, never run code). Pickling is also what makes
+the feeding thread cheap to share the GIL with: it stores each text's UTF-8 form in the string,
+which SQLite's binding then reuses. Coming back: for each example its content_hash and norm_hash,
+128 ASCII hex digits in all.
 """
 
+import io
 import os
+import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -39,8 +44,8 @@ AHEAD = 2                # chunks written to the child ahead of its answers
 PIPE_BYTES = 1 << 20     # an answer for CHUNK examples is ~0.15 MB
 STALL_S = 60             # a chunk takes ~0.1 s; a helper silent this long is given up on
 _HEADER = 8
-_NONE = 0xFFFFFFFF       # the length that stands for None
 _KEYS = 128              # hex digits of the two keys of one example
+_HALF_KEY = re.compile(".{64}", re.S)
 _ROOT = Path(__file__).resolve().parent.parent
 HELPER_COMMAND = [sys.executable, "-m", "storage.key_worker"]
 
@@ -142,7 +147,7 @@ class _Helper:
                 pass
 
     def _frame(self, index: int) -> bytes:
-        payload = encode_texts(self.parts[index])
+        payload = pickle.dumps(self.parts[index], protocol=pickle.HIGHEST_PROTOCOL)
         return len(payload).to_bytes(_HEADER, "little") + payload
 
     def _write(self, payload: bytes) -> None:
@@ -211,25 +216,15 @@ def hashed_chunks(texts: list[tuple], chunk: int = CHUNK):
             helper.close()
 
 
-def encode_texts(texts: list[tuple]) -> bytes:
-    """A chunk of (instruction, query, positive, negative) as the child reads it."""
-    raw = [None if text is None else text.encode("utf-8") for four in texts for text in four]
-    lengths = array("I", [_NONE if part is None else len(part) for part in raw])
-    return len(texts).to_bytes(4, "little") + lengths.tobytes() + b"".join(filter(None, raw))
+class _TextsOnly(pickle.Unpickler):
+    """An unpickler for the child's input: lists, tuples, text and None only."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"a frame may not name {module}.{name}")
 
 
 def decode_texts(payload: bytes) -> list[tuple]:
-    count = int.from_bytes(payload[:4], "little")
-    lengths = array("I")
-    lengths.frombytes(payload[4:4 + 16 * count])
-    texts, at = [], 4 + 16 * count
-    for length in lengths:
-        if length == _NONE:
-            texts.append(None)
-        else:
-            texts.append(payload[at:at + length].decode("utf-8"))
-            at += length
-    return list(zip(*[iter(texts)] * 4))
+    return _TextsOnly(io.BytesIO(payload)).load()
 
 
 def encode_keys(keys: list[tuple[str, str]]) -> bytes:
@@ -237,10 +232,10 @@ def encode_keys(keys: list[tuple[str, str]]) -> bytes:
 
 
 def decode_keys(payload: bytes) -> list[tuple[str, str]]:
-    digits = payload.decode("ascii")
-    if len(digits) % _KEYS:
+    if len(payload) % _KEYS:
         raise HelperStopped("the hashing helper's answer was cut short")
-    return [(digits[at:at + 64], digits[at + 64:at + _KEYS]) for at in range(0, len(digits), _KEYS)]
+    halves = iter(_HALF_KEY.findall(payload.decode("ascii")))
+    return list(zip(halves, halves))
 
 
 def serve(source, sink) -> None:

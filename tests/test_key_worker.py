@@ -2,6 +2,8 @@
 inserting thread, whatever the helper does (answers, dies, hangs, never starts), and no process
 left behind."""
 
+import collections
+import pickle
 import random
 import subprocess
 import sys
@@ -74,12 +76,16 @@ def test_the_helper_gives_the_same_keys_as_the_inserting_thread(helpers, monkeyp
     assert sum(mine) < len(texts), "the helper process answered no chunk"
 
 
-def test_texts_and_keys_cross_the_pipe_unchanged():
+def test_texts_and_keys_cross_the_pipe_unchanged_and_a_frame_cannot_name_code():
     texts = _texts(500, seed=2) + [(None, "", "x", None), ("", "\x00", "a\nb\r\n", "")]
-    assert key_worker.decode_texts(key_worker.encode_texts(texts)) == texts
-    assert key_worker.decode_texts(key_worker.encode_texts([])) == []
+    assert key_worker.decode_texts(pickle.dumps(texts, protocol=pickle.HIGHEST_PROTOCOL)) == texts
     keys = both_hashes(texts)
     assert key_worker.decode_keys(key_worker.encode_keys(keys)) == keys
+    for smuggled in (print, collections.OrderedDict(a=1), [("q", subprocess.Popen)]):
+        with pytest.raises(pickle.UnpicklingError, match="may not name"):
+            key_worker.decode_texts(pickle.dumps(smuggled))
+    with pytest.raises(key_worker.HelperStopped):
+        key_worker.decode_keys(key_worker.encode_keys(keys)[:-1])
 
 
 def test_a_small_insert_starts_no_helper(helpers):
