@@ -58,6 +58,28 @@ def _placeholders_text(value):
     return _JSON.encode(value) if isinstance(value, dict) else value
 
 
+def _placeholders_writer():
+    """_placeholders_text with a memo for dicts of text. The rows of an insert share a few dozen
+    sets of placeholders, and the JSON encoder costs ~3 µs a call: 0.3-0.4 s of a 100k insert."""
+    memo = {}
+
+    def write(value):
+        if not isinstance(value, dict):
+            return value
+        key = tuple(value.items())
+        try:
+            return memo[key]
+        except TypeError:  # an unhashable value (a list)
+            return _JSON.encode(value)
+        except KeyError:
+            text = memo[key] = _JSON.encode(value)
+            if not all(type(item) is str for _, item in key):  # 1, 1.0 and True are equal, their JSON is not
+                del memo[key]
+            return text
+
+    return write
+
+
 def _values(row: dict, exact: str, folded: str, stamp: str) -> list:
     return [row["family"], row.get("language") or "English", row.get("instruction") or "", row["query"],
             row["positive"], row.get("negative"), row.get("status") or "pending",
@@ -122,6 +144,7 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
     time as `keys` yields their (content_hash, norm_hash); returns whether their search indexing
     was left to the backlog."""
     seen: set[str] = set()
+    placeholders_text = _placeholders_writer()
     last = db.execute("SELECT COALESCE(MAX(id), 0) FROM example_rows").fetchone()[0]
     next_id = last + 1
     at = 0
@@ -157,7 +180,7 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
                                        row.get("source") or "generated", int(bool(row.get("negative_mined"))),
                                        norm_key(fold), stamp, stamp))
                     fresh_texts.append((next_id, row.get("instruction") or "", row["query"], row["positive"],
-                                        row.get("negative"), _placeholders_text(row.get("placeholders")),
+                                        row.get("negative"), placeholders_text(row.get("placeholders")),
                                         row.get("raw_response"), exact, fold))
                     next_id += 1
             _insert_tuples(db, "example_rows", ROW_COLUMNS, fresh_rows)

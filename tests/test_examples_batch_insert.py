@@ -119,3 +119,18 @@ def test_a_large_insert_keeps_the_search_trigger_for_the_inserts_after_it(db_pat
                " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
     assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
     db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
+
+
+def test_placeholders_are_stored_as_their_own_json_even_when_they_compare_equal(db_path):
+    import json
+
+    db = open_db(db_path)
+    values = [1, True, 1.0, "1", "1", [1, "x"], {"a": None}, "ü “q”", 1, "1"]
+    rows = make_rows(len(values), seed=6)
+    for row, value in zip(rows, values):
+        row["placeholders"] = {"num_words": value, "language": "German"}
+    rows[-1]["placeholders"] = "already text"
+    result = insert_examples(db, rows)
+    stored = [get_example(db, example_id)["placeholders"] for example_id in result.ids]
+    expected = [json.dumps(row["placeholders"], ensure_ascii=False) for row in rows[:-1]] + ["already text"]
+    assert stored == expected
