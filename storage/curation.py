@@ -175,7 +175,7 @@ def where_clause(flt: ExampleFilter, alias_search: bool = False) -> tuple[str, l
         parts.append(f"EXISTS (SELECT 1 FROM example_texts t WHERE t.id = e.id AND {' AND '.join(bounds)})")
     if flt.ids is not None:
         ids = [int(i) for i in flt.ids]
-        parts.append(f"e.id IN (SELECT value FROM json_each(?))")
+        parts.append("e.id IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(ids))
     match = fts_query(flt.search) if flt.search else None
     if match:

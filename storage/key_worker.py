@@ -27,7 +27,6 @@ import re
 import subprocess
 import sys
 import threading
-from array import array
 from collections import deque
 from pathlib import Path
 

@@ -34,6 +34,19 @@ def test_fast_normalisation_equals_the_reference_on_random_mixed_text():
         assert normalize_text(text) == reference_normalize(text), repr(text)
 
 
+def _insert_one_through_the_view(db):
+    db.execute("INSERT INTO examples (family, language, instruction, query, positive, content_hash, norm_hash,"
+               " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
+
+
+def _assert_it_is_searchable(db):
+    from storage import curation
+    from storage.curation import ExampleFilter
+
+    assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
+    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
+
+
 def test_batched_insert_reports_the_real_ids_across_batches(db_path):
     db = open_db(db_path)
     rows = make_rows(LOOKUP_BATCH + 37)
@@ -53,8 +66,6 @@ def test_batched_insert_reports_the_real_ids_across_batches(db_path):
 def test_a_failed_insert_inside_an_outer_transaction_leaves_search_indexing_intact(db_path):
     import pytest
 
-    from storage import curation
-    from storage.curation import ExampleFilter
     from storage.db import transaction
 
     db = open_db(db_path)
@@ -62,10 +73,8 @@ def test_a_failed_insert_inside_an_outer_transaction_leaves_search_indexing_inta
         with pytest.raises(ValueError, match="refused an example"):
             insert_examples(db, make_rows(2) + make_rows(1, seed=5, status="bogus"))
         assert db.execute("SELECT COUNT(*) FROM fts_bulk_load").fetchone()[0] == 0
-        db.execute("INSERT INTO examples (family, language, instruction, query, positive, content_hash, norm_hash,"
-                   " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
-    assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
-    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
+        _insert_one_through_the_view(db)
+    _assert_it_is_searchable(db)
 
 
 def test_a_large_insert_leaves_copying_the_log_to_the_search_indexer(db_path):
@@ -97,8 +106,7 @@ def test_a_large_insert_leaves_copying_the_log_to_the_search_indexer(db_path):
 def test_a_large_insert_keeps_the_search_trigger_for_the_inserts_after_it(db_path, monkeypatch):
     import pytest
 
-    from storage import curation, examples, search_backlog
-    from storage.curation import ExampleFilter
+    from storage import examples, search_backlog
 
     monkeypatch.setattr(examples, "SYNC_INDEX_LIMIT", 50)
     db = open_db(db_path)
@@ -115,10 +123,8 @@ def test_a_large_insert_keeps_the_search_trigger_for_the_inserts_after_it(db_pat
     assert trigger_sql() == before
     search_backlog.catch_up(db)
     # A row inserted one at a time (an undo restores rows this way) is searchable through the trigger.
-    db.execute("INSERT INTO examples (family, language, instruction, query, positive, content_hash, norm_hash,"
-               " created_at, updated_at) VALUES ('sts', 'English', '', 'zeppelin', 'airship', 'h1', 'n1', 'x', 'x')")
-    assert curation.count(db, ExampleFilter(search="zeppelin")) == 1
-    db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('integrity-check')")  # raises if out of step
+    _insert_one_through_the_view(db)
+    _assert_it_is_searchable(db)
 
 
 def test_placeholders_are_stored_as_their_own_json_even_when_they_compare_equal(db_path):
