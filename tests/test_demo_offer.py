@@ -1,6 +1,7 @@
 """The first-run demo offer, clicked in headless Chromium against a launched studio."""
 
 import os
+import re
 import socket
 
 import pytest
@@ -79,6 +80,13 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     assert db_path_jobs(db_path) == 0  # shown from the stored evaluations: nothing was evaluated again
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0] == len(demo_examples())
+    # A generation job started elsewhere (the command line) is listed when the Generate tab opens again.
+    from storage.jobs import create_job
+
+    job_id = create_job(db, "generate", {"family": "bitext"})
+    page.get_by_role("tab", name="3 · Generate").click()
+    playwright_api.expect(page.locator("#generate-job input")).to_have_value(re.compile(f"^#{job_id} · bitext"),
+                                                                           timeout=30_000)
     # A fresh visit no longer offers the demo: the database has data now.
     page.reload()
     page.locator("text=Embedding Studio").first.wait_for(timeout=30_000)

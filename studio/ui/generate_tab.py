@@ -168,6 +168,7 @@ def build(ctx) -> None:
                         api_name="generate_resume")
     ctx.blocks.load(lambda f, k, n: (job_choices(db_path), plan_hint(db_path, f, k, n)), hint_inputs, [job, hint],
                     api_visibility="private")
-    # Coming back to the tab: tasks may have been brainstormed or the demo loaded since the page opened.
-    ctx.tab.select(lambda f, k, n: plan_hint(db_path, f, k, n), hint_inputs, hint, api_visibility="private",
-                   show_progress="hidden")
+    # Coming back to the tab: tasks may have been brainstormed, the demo loaded or a job started from
+    # the command line since the page opened (the chosen job stays chosen).
+    ctx.tab.select(lambda f, k, n, j: (plan_hint(db_path, f, k, n), job_choices(db_path, j)), hint_inputs + [job],
+                   [hint, job], api_visibility="private", show_progress="hidden")
