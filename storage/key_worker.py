@@ -58,7 +58,7 @@ class _Split:
     next_free..last_free: the helper takes from its front, the inserting thread from its back)."""
 
     def __init__(self, count: int):
-        self.changed = threading.Condition()
+        self.changed = threading.Condition()  # on a reentrant lock: next_job calls helper_stopped
         self.next_free, self.last_free = 0, count - 1
         self.done: dict[int, list] = {}
         self.held: set[int] = set()   # taken by the helper, not answered yet
@@ -99,8 +99,7 @@ class _Split:
                     self.last_free -= 1
                     return self.last_free + 1
                 if not self.changed.wait(timeout=STALL_S):
-                    self.helper_alive = False  # no answer for that long: take its chunks back
-                    self.held.clear()
+                    self.helper_stopped()  # no answer for that long: take its chunks back
             return None
 
 
