@@ -162,12 +162,13 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
             fresh_rows, fresh_texts = [], []
             for start in range(0, len(chunk_keys), LOOKUP_BATCH):
                 batch = chunk_keys[start:start + LOOKUP_BATCH]
-                lookup = list({norm_key(fold) for _, fold in batch})
+                short_keys = [norm_key(fold) for _, fold in batch]
+                lookup = list(set(short_keys))
                 # Equal 60-bit keys are compared by the whole hash, which lives with the texts.
                 stored = {found for (found,) in db.execute(
                     "SELECT t.norm_hash FROM example_rows r JOIN example_texts t ON t.id = r.id"
                     f" WHERE r.norm_key IN ({', '.join('?' for _ in lookup)})", lookup)}
-                for exact, fold in batch:
+                for (exact, fold), short_key in zip(batch, short_keys):
                     row = rows[at]
                     at += 1
                     if _counted_duplicate(fold, stored, seen, result):
@@ -178,7 +179,7 @@ def _insert_new(db, rows: list[dict], keys, stamp: str, index_now: bool | None, 
                                        row.get("template_version_id"), row.get("model"), row.get("prompt_tokens"),
                                        row.get("completion_tokens"), row.get("cost"), row.get("job_id"),
                                        row.get("source") or "generated", int(bool(row.get("negative_mined"))),
-                                       norm_key(fold), stamp, stamp))
+                                       short_key, stamp, stamp))
                     fresh_texts.append((next_id, row.get("instruction") or "", row["query"], row["positive"],
                                         row.get("negative"), placeholders_text(row.get("placeholders")),
                                         row.get("raw_response"), exact, fold))
