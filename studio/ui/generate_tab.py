@@ -166,9 +166,10 @@ def build(ctx) -> None:
     cancel_button.click(lambda j: cancel(db_path, j), job, start_note, api_name="generate_cancel")
     resume_button.click(lambda s, j: resume(db_path, s, j), [ctx.llm_settings, job], [start_note, job],
                         api_name="generate_resume")
-    ctx.blocks.load(lambda f, k, n: (job_choices(db_path), plan_hint(db_path, f, k, n)), hint_inputs, [job, hint],
-                    api_visibility="private")
+    def read_again(f, k, n, j):  # the job list (keeping the chosen job) and the plan hint
+        return job_choices(db_path, j), plan_hint(db_path, f, k, n)
+
+    ctx.blocks.load(read_again, hint_inputs + [job], [job, hint], api_visibility="private")
     # Coming back to the tab: tasks may have been brainstormed, the demo loaded or a job started from
-    # the command line since the page opened (the chosen job stays chosen).
-    ctx.tab.select(lambda f, k, n, j: (plan_hint(db_path, f, k, n), job_choices(db_path, j)), hint_inputs + [job],
-                   [hint, job], api_visibility="private", show_progress="hidden")
+    # the command line since the page opened.
+    ctx.tab.select(read_again, hint_inputs + [job], [job, hint], api_visibility="private", show_progress="hidden")
