@@ -3,7 +3,7 @@
 import signal
 import sys
 
-from studio import local_llm
+from studio.generation import local_llm
 from studio.errors import StudioError
 from studio.ui.app import launch
 

@@ -34,7 +34,7 @@ from storage.dedup_keys import content_hash, norm_hash, norm_key  # noqa: E402
 from storage.examples import ROW_INSERT, TEXT_INSERT, insert_examples  # noqa: E402
 from studio.config import data_dir  # noqa: E402
 from studio.curation import review  # noqa: E402
-from studio.languages import languages  # noqa: E402
+from studio.prompts.languages import languages  # noqa: E402
 
 INSERT_ROWS = 100_000
 BULK_MODEL = "bulk-model"        # exactly 100k pending base rows carry this model name

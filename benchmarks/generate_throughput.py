@@ -8,7 +8,7 @@ process, so that only the engine's CPU is counted, and generates short-long exam
 real engine (plan, prompt rendering, openai client, retries, parsing, SQLite writes). With a
 latency L and concurrency C the ideal is C / L examples per second. The engine runs twice per
 round: as it does by default (at this concurrency it shares its requests with forked worker
-processes, studio.llm_pool, whose CPU is counted too) and with every request in its own process. As a
+processes, studio.generation.pool, whose CPU is counted too) and with every request in its own process. As a
 reference it also runs a bare aiohttp client (no engine) against the same server, which shows
 what the machine allows. Last line, medians of the default engine:
 `generate: X of ideal, Y ms CPU/example`.
@@ -64,7 +64,7 @@ async def bare_client(url: str, n: int, concurrency: int) -> float:
 
 def engine_cpu() -> float:
     """CPU seconds of this process and of its finished children: the engine's request workers
-    (studio.llm_pool) are children that it waits for at the end of the job. The fake server is
+    (studio.generation.pool) are children that it waits for at the end of the job. The fake server is
     a child too, but is only waited for after the measurement."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
@@ -74,9 +74,9 @@ def engine_run(url: str, n: int, concurrency: int, per_task: int, processes: int
     """Generate n examples through the engine; returns (wall seconds, CPU seconds, examples stored)."""
     from storage.db import open_db
     from storage.tasks import add_tasks
-    from studio.generation import create_plan, run_generation
+    from studio.generation.examples import create_plan, run_generation
     from studio.jobs import JobContext
-    from studio.llm import LLMSettings
+    from studio.generation.llm import LLMSettings
 
     db_path = Path(os.environ["STUDIO_DATA_DIR"]) / "studio.db"
     db = open_db(db_path)
@@ -96,8 +96,8 @@ def engine_run(url: str, n: int, concurrency: int, per_task: int, processes: int
 
 
 def online(args) -> None:
-    from studio.llm import LLMSettings
-    from studio.llm_pool import pool_size
+    from studio.generation.llm import LLMSettings
+    from studio.generation.pool import pool_size
 
     n, ideal = args.examples, args.concurrency / args.latency
     workers = pool_size(args.concurrency, LLMSettings(base_url="http://x/v1", model="m"))
@@ -131,12 +131,13 @@ def online(args) -> None:
 
 
 def offline(args) -> None:
-    from studio import local_llm
-    from studio.families import load_family
-    from studio.generation import reply_schema
-    from studio.llm import LLMClient, LLMSettings
-    from studio.replies import ReplyError, parse_object
-    from studio.templates import make_rng, render_prompt
+    from studio.generation import local_llm
+    from studio.prompts.families import load_family
+    from studio.generation.examples import reply_schema
+    from studio.generation.llm import LLMClient, LLMSettings
+    from studio.generation.replies import ReplyError, parse_object
+    from studio.prompts.templates import make_rng
+    from studio.prompts.versions import render_prompt
     from storage.db import open_db
 
     with tempfile.TemporaryDirectory() as folder:

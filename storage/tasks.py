@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from storage.db import now, transaction
 from storage.dedup_keys import normalize_text
-from studio.errors import StudioError
+from storage.errors import StudioError
 
 STATUSES = ("active", "rejected")
 MAX_TASK_CHARS = 1000

@@ -1,25 +1,20 @@
-"""Template versions: every save is a new numbered version; one is active per family/kind/variant."""
+"""Template versions: every save is a new numbered version; one is active per family/kind/variant.
+
+The rows only: which texts are the bundled defaults, and whether a text is a valid template, is
+the engine's knowledge (studio.prompts.versions), passed in or checked before a row is written.
+"""
 
 import re
 
 from storage.db import now, transaction
-from studio.errors import StudioError
-from studio.families import load_family
+from storage.errors import StudioError
 
 BRAINSTORM_VARIANT = "default"
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
-def default_bodies(family_name: str, kind: str) -> dict[str, str]:
-    family = load_family(family_name)
-    if kind == "brainstorm":
-        return {BRAINSTORM_VARIANT: family.brainstorm} if family.has_brainstorm else {}
-    return dict(family.generate)
-
-
-def ensure_defaults(db, family_name: str, kind: str) -> None:
-    """Store version 1 of every bundled template that the database does not know yet."""
-    defaults = default_bodies(family_name, kind)
+def ensure_defaults(db, family_name: str, kind: str, defaults: dict[str, str]) -> None:
+    """Store version 1 of every bundled template (`defaults`: variant → text) that the database does not know yet."""
     known = {row[0] for row in db.execute(
         "SELECT DISTINCT variant FROM template_versions WHERE family = ? AND kind = ?", [family_name, kind])}
     missing = [variant for variant in defaults if variant not in known]
@@ -34,18 +29,10 @@ def ensure_defaults(db, family_name: str, kind: str) -> None:
             )
 
 
-def active_templates(db, family_name: str, kind: str) -> list[dict]:
-    ensure_defaults(db, family_name, kind)
+def active_rows(db, family_name: str, kind: str) -> list[dict]:
     return list(db.query(
         "SELECT * FROM template_versions WHERE family = ? AND kind = ? AND active = 1 ORDER BY variant",
         [family_name, kind]))
-
-
-def active_template(db, family_name: str, kind: str, variant: str) -> dict | None:
-    for row in active_templates(db, family_name, kind):
-        if row["variant"] == variant:
-            return row
-    return None
 
 
 def get_version(db, version_id: int) -> dict | None:
@@ -53,24 +40,20 @@ def get_version(db, version_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
-def history(db, family_name: str, kind: str, variant: str) -> list[dict]:
-    ensure_defaults(db, family_name, kind)
+def version_rows(db, family_name: str, kind: str, variant: str) -> list[dict]:
     return list(db.query(
         "SELECT * FROM template_versions WHERE family = ? AND kind = ? AND variant = ? ORDER BY version DESC",
         [family_name, kind, variant]))
 
 
-def save_template(db, family_name: str, kind: str, variant: str, body: str, source: str = "user",
-                  note: str | None = None) -> dict:
-    """Validate, then store `body` as the new active version. A refused template changes nothing."""
-    from studio.templates import validate_template
-
-    if kind == "brainstorm":
-        variant = BRAINSTORM_VARIANT
+def check_variant_name(variant: str | None) -> None:
     if not _VARIANT_NAME.match(variant or ""):
         raise StudioError("a variant name is 1 to 32 letters, digits, '-' or '_'")
-    validate_template(family_name, kind, body)
-    ensure_defaults(db, family_name, kind)
+
+
+def store_version(db, family_name: str, kind: str, variant: str, body: str, source: str,
+                  note: str | None) -> dict:
+    """Store `body` as the new active version (the text as it is active already changes nothing)."""
     with transaction(db):
         current = db.execute(
             "SELECT id, body FROM template_versions WHERE family = ? AND kind = ? AND variant = ? AND active = 1",
@@ -88,20 +71,3 @@ def save_template(db, family_name: str, kind: str, variant: str, body: str, sour
             [family_name, kind, variant, body, latest + 1, source, note, now()])
         new_id = cursor.lastrowid
     return get_version(db, new_id)
-
-
-def revert_to(db, version_id: int) -> dict:
-    """Make an old version's text active again, as a new version (history is never rewritten)."""
-    old = get_version(db, version_id)
-    if old is None:
-        raise StudioError(f"there is no template version {version_id}")
-    return save_template(db, old["family"], old["kind"], old["variant"], old["body"], source="revert",
-                         note=f"revert to version {old['version']}")
-
-
-def reset_to_default(db, family_name: str, kind: str, variant: str) -> dict:
-    defaults = default_bodies(family_name, kind)
-    if variant not in defaults:
-        raise StudioError(f"{variant!r} is not a bundled variant of {family_name}; nothing to reset to")
-    return save_template(db, family_name, kind, variant, defaults[variant], source="reset",
-                         note="reset to the bundled default")

@@ -1,2 +1,4 @@
-class StudioError(Exception):
-    """A failure the user can fix: its message is one sentence that says what to do."""
+"""StudioError is defined with the store (the ground floor) so that both layers raise the same one."""
+from storage.errors import StudioError
+
+__all__ = ["StudioError"]

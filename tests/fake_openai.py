@@ -162,7 +162,7 @@ class FakeOpenAI:
 
     def settings(self, **options):
         """LLMSettings for this server, with short backoffs and timeout so that tests stay quick."""
-        from studio.llm import LLMSettings
+        from studio.generation.llm import LLMSettings
 
         defaults = dict(base_url=self.url, model="fake-model", api_key="sk-fake-test-key", backoff_base=0.01,
                         backoff_cap=0.05, timeout=5.0)

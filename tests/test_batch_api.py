@@ -5,11 +5,11 @@ import pytest
 from storage import jobs as job_rows
 from storage.db import open_db
 from storage.tasks import add_tasks
-from studio.batch_api import run_batch_generation
+from studio.generation.batch_api import run_batch_generation
 from studio.errors import StudioError
-from studio.generation import create_plan, finished_items
+from studio.generation.examples import create_plan, finished_items
 from studio.jobs import JobContext
-from studio.llm import LLMSettings
+from studio.generation.llm import LLMSettings
 from tests.fake_openai import FakeOpenAI
 
 
@@ -73,7 +73,7 @@ def test_cancelling_while_polling_cancels_the_batch(db_path, fake):
 
 
 def test_resumed_batch_job_picks_up_the_running_batch_instead_of_resubmitting(db_path, fake, monkeypatch):
-    from studio import batch_api
+    from studio.generation import batch_api
 
     db, job, plan = start(db_path)
     fake.batch_delay = 0.5

@@ -2,10 +2,10 @@ import pytest
 
 from storage.db import open_db
 from storage.tasks import list_tasks
-from studio.brainstorm import brainstorm
+from studio.generation.brainstorm import brainstorm
 from studio.errors import StudioError
 from studio.jobs import JobContext
-from studio.llm import LLMError
+from studio.generation.llm import LLMError
 from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from storage.db import open_db
 from studio.demo.loader import (database_is_empty, demo_available, demo_examples, demo_loaded, demo_tasks,
                                 load_demo)
-from studio.families import FAMILIES, load_families
-from studio.languages import language_by_name
+from studio.prompts.families import FAMILIES, load_families
+from studio.prompts.languages import language_by_name
 
 FIELDS = {"query", "positive", "negative", "instruction", "family", "language"}
 

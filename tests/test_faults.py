@@ -112,8 +112,8 @@ def test_a_job_and_the_ui_writing_at_once_never_see_database_is_locked(db_path):
 
 def test_generation_job_through_every_fault_stores_each_reachable_example_exactly_once(db_path, monkeypatch):
     from storage.tasks import add_tasks
-    from studio.generation import launch_generate
-    from studio.llm import LLMSettings
+    from studio.generation.generation_jobs import launch_generate
+    from studio.generation.llm import LLMSettings
     from tests.fake_openai import FakeOpenAI
 
     monkeypatch.setenv("STUDIO_LLM_TIMEOUT", "1")  # the job process inherits it: a hang must time out, not stall

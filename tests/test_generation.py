@@ -14,10 +14,10 @@ from storage.tasks import add_tasks
 from studio import jobs
 from studio.config import REPO_ROOT
 from studio.errors import StudioError
-from studio.generation import (create_plan, finished_items, launch_generate, launch_resume, plan_for_job,
-                               run_generation)
+from studio.generation.examples import create_plan, finished_items, run_generation
+from studio.generation.generation_jobs import launch_generate, launch_resume, plan_for_job
 from studio.jobs import JobContext
-from studio.llm import LLMSettings
+from studio.generation.llm import LLMSettings
 from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 from tests.waiting import wait_for
 
@@ -112,7 +112,7 @@ def test_exact_and_normalised_duplicates_are_skipped_and_counted(db_path, fake):
 def test_one_flush_maps_each_row_to_its_example_or_marks_it_duplicate(db_path):
     """A flush inserts its rows in one call; each item still gets its own example id or 'duplicate'."""
     from storage.examples import insert_examples
-    from studio.generation import Outcome, Recorder, Stats
+    from studio.generation.examples import Outcome, Recorder, Stats
     from tests.example_rows import make_rows
 
     db = open_db(db_path)

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from studio.errors import StudioError
-from studio.llm import LLMClient, LLMError, LLMSettings, backoff_delay, model_price, test_connection as list_endpoint_models
+from studio.generation.llm import LLMClient, LLMError, LLMSettings, backoff_delay, test_connection as list_endpoint_models
+from studio.generation.prices import model_price
 from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 
 SHORT_LONG_PROMPT = 'Reply with JSON keys "user_query", "positive_document", "hard_negative_document".'

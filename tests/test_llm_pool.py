@@ -1,4 +1,4 @@
-"""Requests through forked worker processes (studio.llm_pool): same results, same errors, no leftovers."""
+"""Requests through forked worker processes (studio.generation.pool): same results, same errors, no leftovers."""
 
 import asyncio
 import os
@@ -7,10 +7,10 @@ import pytest
 from aiohttp import web
 
 from storage.db import open_db
-from studio.generation import create_plan, run_generation
+from studio.generation.examples import create_plan, run_generation
 from studio.jobs import JobContext
-from studio.llm import LLMError, LLMSettings
-from studio.llm_pool import LLMProcessPool, pool_size
+from studio.generation.llm import LLMError, LLMSettings
+from studio.generation.pool import LLMProcessPool, pool_size
 from tests.fake_openai import FakeOpenAI, fake  # noqa: F401 (a fixture)
 from tests.test_generation import SECRET, examples, seed_tasks, settings_for
 
@@ -91,7 +91,7 @@ def test_workers_exit_when_the_job_process_is_killed():
     from studio.config import REPO_ROOT
 
     job = subprocess.Popen([sys.executable, "-c", "import time\n"
-                            "from studio.llm import LLMSettings\nfrom studio.llm_pool import LLMProcessPool\n"
+                            "from studio.generation.llm import LLMSettings\nfrom studio.generation.pool import LLMProcessPool\n"
                             "pool = LLMProcessPool(LLMSettings(base_url='http://127.0.0.1:9/v1', model='m'), 2)\n"
                             "print(*[worker.process.pid for worker in pool._workers], flush=True)\ntime.sleep(60)"],
                            cwd=str(REPO_ROOT), stdout=subprocess.PIPE, text=True)

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from studio import local_llm
-from studio.generation import reply_schema
-from studio.families import load_family
-from studio.llm import LLMClient, LLMSettings
+from studio.generation import local_llm
+from studio.generation.examples import reply_schema
+from studio.prompts.families import load_family
+from studio.generation.llm import LLMClient, LLMSettings
 from studio.jobs import process_start_time
-from studio.replies import parse_object
+from studio.generation.replies import parse_object
 from tests.studio_server import REPO_ROOT, running_studio
 
 
@@ -59,7 +59,7 @@ def _fake_server(folder):
 
 def _use_server_and_exit(url):
     """A job: it uses the running server (no second one), then exits."""
-    job = subprocess.run([sys.executable, "-c", "from studio import local_llm; print(local_llm.ensure_server())"],
+    job = subprocess.run([sys.executable, "-c", "from studio.generation import local_llm; print(local_llm.ensure_server())"],
                          cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60, check=True)
     assert job.stdout.strip() == url
 

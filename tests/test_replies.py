@@ -1,6 +1,6 @@
 import pytest
 
-from studio.replies import ReplyError, parse_list, parse_object
+from studio.generation.replies import ReplyError, parse_list, parse_object
 
 KEYS = ("user_query", "positive_document", "hard_negative_document")
 VALID = '{"user_query": "q", "positive_document": "pos", "hard_negative_document": "neg"}'

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from storage import jobs as job_rows
 from storage.db import open_db
-from studio.brainstorm import brainstorm
+from studio.generation.brainstorm import brainstorm
 from studio.curation.exchange import export
-from studio.generation import launch_generate
-from studio.llm import LLMSettings
+from studio.generation.generation_jobs import launch_generate
+from studio.generation.llm import LLMSettings
 from tests.fake_openai import FakeOpenAI
 from tests.studio_server import running_studio
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from studio.config import REPO_ROOT
-from studio.templates import TemplateError, render, validate_template
+from studio.prompts.templates import TemplateError, render, validate_template
 
 # Server-side template injection payloads of the kinds seen in the wild, plus plain misuse.
 ESCAPES = [

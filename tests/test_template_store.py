@@ -1,9 +1,9 @@
 import pytest
 
 from storage.db import open_db
-from storage.templates import active_template, history, reset_to_default, revert_to, save_template
+from studio.prompts.versions import active_template, history, reset_to_default, revert_to, save_template
 from studio.errors import StudioError
-from studio.families import load_family
+from studio.prompts.families import load_family
 
 GOOD = "Write {{ unit }}s in {{ language }} as JSON with S1, S2 and S3 ({{ high_score }} vs {{ low_score }}, {{ difficulty }})."
 
@@ -52,6 +52,6 @@ def test_revert_and_reset_add_versions_without_rewriting_history(db_path):
 def test_a_new_variant_joins_the_mix(db_path):
     db = open_db(db_path)
     save_template(db, "sts", "generate", "v3", GOOD)
-    from storage.templates import active_templates
+    from studio.prompts.versions import active_templates
 
     assert [row["variant"] for row in active_templates(db, "sts", "generate")] == ["v1", "v2", "v3"]

@@ -3,10 +3,10 @@ from collections import Counter
 import pytest
 
 from storage.db import open_db
-from studio.families import FAMILIES, load_family
-from studio.languages import languages, sample_language
-from studio.templates import (TemplateError, make_rng, render, render_prompt, sample_placeholders,
-                              validate_template)
+from studio.prompts.families import FAMILIES, load_family
+from studio.prompts.languages import languages, sample_language
+from studio.prompts.templates import TemplateError, make_rng, render, sample_placeholders, validate_template
+from studio.prompts.versions import render_prompt
 
 ESCAPES = [
     "{{ ''.__class__ }}",

@@ -1,7 +1,7 @@
 """The Templates tab, driven through gradio_client against a studio started as `python app.py`."""
 
 from storage.db import open_db
-from storage.templates import active_template
+from studio.prompts.versions import active_template
 
 
 

@@ -1,4 +1,4 @@
-"""`brainstorm` and `generate`: thin wrappers over studio.brainstorm and studio.generation.
+"""`brainstorm` and `generate`: thin wrappers over studio.generation.brainstorm and studio.generation.examples.
 
 Both run in the foreground from a shell (with a job row, so the UI shows them) or as a
 background job started by the UI (`--job-id`). An API key comes only from the environment.
@@ -10,7 +10,7 @@ from storage import jobs as job_rows
 from storage.db import open_db
 from studio.errors import StudioError
 
-DEFAULT_CONCURRENCY = 16  # studio.generation's default; not imported here so that `--help` stays fast
+DEFAULT_CONCURRENCY = 16  # studio.generation.examples's default; not imported here so that `--help` stays fast
 
 
 def register(commands, parent) -> None:
@@ -65,9 +65,9 @@ def _settle(job, error: BaseException) -> None:
 
 
 def run_brainstorm(args) -> int:
-    from studio.brainstorm import brainstorm
+    from studio.generation.brainstorm import brainstorm
     from studio.jobs import JobContext
-    from studio.llm import LLMSettings
+    from studio.generation.llm import LLMSettings
 
     settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
     path = _db_path(args)
@@ -88,14 +88,14 @@ def run_brainstorm(args) -> int:
 
 
 def run_generate(args) -> int:
-    from studio import generation
+    from studio.generation import examples as generation, generation_jobs
     from studio.jobs import JobContext
-    from studio.llm import LLMSettings
+    from studio.generation.llm import LLMSettings
 
     path = _db_path(args)
     db = open_db(path)
     if args.resume is not None:
-        old = generation.resumable_job(db, args.resume, exclude=args.job_id)
+        old = generation_jobs.resumable_job(db, args.resume, exclude=args.job_id)
         old_args = old["args"]
         settings = LLMSettings.resolve(base_url=args.base_url or old_args.get("base_url"),
                                        model=args.model or old_args.get("model"))
@@ -112,13 +112,13 @@ def run_generate(args) -> int:
             raise StudioError("--per-task, --tasks and --concurrency must be at least 1")
         settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
         concurrency = args.concurrency or DEFAULT_CONCURRENCY
-        job = JobContext.for_command(path, args.job_id, "generate", generation.job_args(
+        job = JobContext.for_command(path, args.job_id, "generate", generation_jobs.job_args(
             args.family, args.per_task, args.tasks, concurrency, settings, args.batch_api))
     try:
-        plan = generation.plan_for_job(db, job.job_id, args.family, args.per_task, args.tasks,
+        plan = generation_jobs.plan_for_job(db, job.job_id, args.family, args.per_task, args.tasks,
                                        mode="batch" if args.batch_api else "online", seed=args.seed)
         if plan.mode == "batch":
-            from studio.batch_api import run_batch_generation
+            from studio.generation.batch_api import run_batch_generation
 
             stats = run_batch_generation(path, job, plan, settings)
         else:

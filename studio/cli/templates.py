@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.families import FAMILIES
+from studio.prompts.families import FAMILIES
 
 
 def register(commands, parent) -> None:
@@ -38,8 +38,8 @@ def _db(args):
 
 
 def list_templates(args) -> int:
-    from storage.templates import active_templates
-    from studio.families import load_family
+    from studio.prompts.versions import active_templates
+    from studio.prompts.families import load_family
 
     db = _db(args)
     for name in FAMILIES:
@@ -54,7 +54,8 @@ def list_templates(args) -> int:
 
 
 def render_template(args) -> int:
-    from studio.templates import make_rng, render_prompt
+    from studio.prompts.templates import make_rng
+    from studio.prompts.versions import render_prompt
 
     prompt = render_prompt(_db(args), args.family, args.kind, make_rng(args.seed), task=args.task,
                            variant=args.variant)
@@ -63,7 +64,7 @@ def render_template(args) -> int:
 
 
 def set_template(args) -> int:
-    from storage.templates import save_template
+    from studio.prompts.versions import save_template
 
     path = Path(args.file)
     if not path.is_file():

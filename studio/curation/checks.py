@@ -4,7 +4,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from studio.languages import language_by_name
+from studio.prompts.languages import language_by_name
 
 # The language table names a script per language; these are the Unicode name prefixes that count
 # as that script (Japanese mixes kanji and kana, Korean text may carry hanja).

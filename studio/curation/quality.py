@@ -16,7 +16,7 @@ from storage.curation import ExampleFilter, where_clause
 from storage.db import now, transaction
 from studio.curation.checks import text_checks
 from studio.errors import StudioError
-from studio.families import load_families
+from studio.prompts.families import load_families
 
 CHUNK = 256            # examples encoded and written per step (progress and cancel granularity)
 ROW_BLOCK = 1024       # near-duplicate search compares tiles of ROW_BLOCK x COLUMN_BLOCK vectors:

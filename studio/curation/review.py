@@ -13,7 +13,7 @@ from storage import curation, search_backlog
 from storage.curation import FLAGS, MARK_CLOSE, MARK_OPEN, SORTS, ExampleFilter
 from storage.db import open_db
 from studio.errors import StudioError
-from studio.families import FAMILIES
+from studio.prompts.families import FAMILIES
 
 HEADERS = ["id", "status", "family", "language", "query", "positive", "negative", "margin", "problems"]
 DATATYPES = ["number", "str", "str", "str", "html", "html", "html", "number", "str"]

@@ -10,10 +10,11 @@ import gradio as gr
 
 from storage.db import open_db
 from storage.tasks import active_task_ids
-from studio import generation, jobs
+from studio import jobs
+from studio.generation import generation_jobs as generation
 from studio.errors import StudioError
-from studio.families import FAMILIES, load_family
-from studio.llm import LOCAL_MODEL
+from studio.prompts.families import FAMILIES, load_family
+from studio.generation.llm import LOCAL_MODEL
 from studio.ui.llm_settings import build_settings_panel, settings_of
 
 HELP = (

@@ -8,10 +8,10 @@ import os
 
 import gradio as gr
 
-from studio import generation
+from studio.generation import examples as generation
 from studio.errors import StudioError
-from studio.llm import LLMSettings, test_connection
-from studio.local_llm import DESCRIPTION as LOCAL_DESCRIPTION
+from studio.generation.llm import LLMSettings, test_connection
+from studio.generation.local_llm import DESCRIPTION as LOCAL_DESCRIPTION
 
 
 def settings_of(state: dict | None) -> LLMSettings:

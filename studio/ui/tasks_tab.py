@@ -6,9 +6,9 @@ from storage import jobs as job_rows
 from storage import tasks as task_rows
 from storage.db import open_db
 from studio import jobs
-from studio.brainstorm import launch_brainstorm
+from studio.generation.brainstorm import launch_brainstorm
 from studio.errors import StudioError
-from studio.families import FAMILIES, load_family
+from studio.prompts.families import FAMILIES, load_family
 from studio.ui.llm_settings import describe_settings, settings_of
 
 BRAINSTORM_FAMILIES = [name for name in FAMILIES if load_family(name).has_brainstorm]

@@ -2,11 +2,11 @@
 
 import gradio as gr
 
-from storage import templates as store
+from studio.prompts import versions as store
 from storage.db import open_db
 from studio.errors import StudioError
-from studio.families import FAMILIES, load_family, placeholder_rows
-from studio.templates import make_rng, render_body, version_diff
+from studio.prompts.families import FAMILIES, load_family, placeholder_rows
+from studio.prompts.templates import make_rng, render_body, version_diff
 
 HELP = (
     "**How it works.** Pick a task family and a template kind. *Brainstorm* templates ask the LLM for "

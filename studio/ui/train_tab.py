@@ -11,7 +11,7 @@ from storage import runs as run_rows
 from storage.curation import ExampleFilter
 from storage.db import open_db
 from studio.errors import StudioError
-from studio.families import FAMILIES
+from studio.prompts.families import FAMILIES
 from studio.training import launcher
 from studio.training.config import TrainConfig
 

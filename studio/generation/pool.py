@@ -29,7 +29,7 @@ import struct
 import sys
 from dataclasses import fields
 
-from studio.llm import Completion, LLMClient, LLMError, LLMSettings, Usage, check_model, tls_context
+from studio.generation.llm import Completion, LLMClient, LLMError, LLMSettings, Usage, check_model, tls_context
 
 REQUESTS_PER_PROCESS = 32   # below this many in flight, one process is enough: no pool
 STOP_SECONDS = 2.0          # how long closing waits for a worker before terminating it

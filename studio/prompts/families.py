@@ -96,7 +96,7 @@ def load_families() -> dict[str, Family]:
 
 def placeholder_rows(family: Family) -> list[list[str]]:
     """(placeholder, values, weights) rows for display: what sampling draws from."""
-    from studio.languages import languages
+    from studio.prompts.languages import languages
 
     rows = []
     for name, placeholder in family.placeholders.items():

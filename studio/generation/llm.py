@@ -2,7 +2,7 @@
 
 Settings come from explicit values (UI, `--base-url`/`--model`) or the environment
 (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `STUDIO_LLM_MODEL`). With neither a base URL nor a key,
-the embedded offline model (studio.local_llm) serves on loopback behind the same client.
+the embedded offline model (studio.generation.local_llm) serves on loopback behind the same client.
 
 Retries are done here, not by the SDK (`max_retries=0`), so that they are bounded, observable
 and testable: 429 (honouring Retry-After), 5xx, timeouts and dropped connections are retried
@@ -24,26 +24,13 @@ import httpx2
 import openai
 
 from studio.errors import StudioError
+from studio.generation.prices import env_prices, estimate_cost, model_price
 
 TEMPERATURE = 1.0
 TOP_P = 1.0
 LOCAL_MODEL = "smollm2"
 LOCAL_TIMEOUT = 900.0
 LOCAL_CONCURRENCY = 2  # llama.cpp's server decodes one request at a time; more only queues
-
-# USD per million tokens (prompt, completion). Override or extend with STUDIO_LLM_PRICES, e.g.
-# '{"my-model": [0.2, 0.8]}', or with the price fields of LLMSettings.
-PRICES = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4-turbo": (10.00, 30.00),
-    "gpt-3.5-turbo": (0.50, 1.50),
-    LOCAL_MODEL: (0.0, 0.0),
-}
-
 
 class LLMError(StudioError):
     """The endpoint could not give an answer (after the retries that make sense).
@@ -116,7 +103,7 @@ class LLMSettings:
         if self.model:
             env["STUDIO_LLM_MODEL"] = self.model
             if self.price_prompt is not None or self.price_completion is not None:
-                prices = _env_prices()
+                prices = env_prices()
                 prices[self.model] = [self.price_prompt or 0.0, self.price_completion or 0.0]
                 env["STUDIO_LLM_PRICES"] = json.dumps(prices)
         return env
@@ -125,35 +112,6 @@ class LLMSettings:
         if self.price_prompt is not None or self.price_completion is not None:
             return (self.price_prompt or 0.0, self.price_completion or 0.0)
         return model_price(model)
-
-
-def _env_prices() -> dict[str, list[float]]:
-    extra = os.environ.get("STUDIO_LLM_PRICES")
-    if not extra:
-        return {}
-    try:
-        return {name: [float(pair[0]), float(pair[1])] for name, pair in json.loads(extra).items()}
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
-        raise StudioError('STUDIO_LLM_PRICES must be JSON like {"model": [prompt_usd, completion_usd]} '
-                          "per million tokens") from error
-
-
-def model_price(model: str) -> tuple[float, float] | None:
-    prices = dict(PRICES)
-    prices.update({name: tuple(pair) for name, pair in _env_prices().items()})
-    if model in prices:
-        return prices[model]
-    # Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their base model costs; longest name first.
-    for name in sorted(prices, key=len, reverse=True):
-        if model.startswith(name + "-"):
-            return prices[name]
-    return None
-
-
-def estimate_cost(price: tuple[float, float] | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    if price is None:
-        return None
-    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
 
 
 @dataclass
@@ -262,7 +220,7 @@ def _response_format_rejected(error: openai.APIStatusError) -> bool:
 @functools.lru_cache(maxsize=1)
 def tls_context():
     """The certificate store, loaded once per process (~0.1 s of CPU each time) and inherited by
-    forked request workers (studio.llm_pool); the same defaults the SDK would build per client."""
+    forked request workers (studio.generation.pool); the same defaults the SDK would build per client."""
     return httpx2.create_ssl_context()
 
 
@@ -298,7 +256,7 @@ class LLMClient:
         self.usage = Usage()
         self.is_local = settings.offline
         if self.is_local:
-            from studio import local_llm
+            from studio.generation import local_llm
 
             base_url = local_llm.ensure_server()
             api_key = "local"
@@ -339,7 +297,7 @@ class LLMClient:
     def _response_format(self, schema: dict | None, json_reply: bool):
         if self.is_local:
             # llama.cpp compiles the schema into a grammar: the tiny model cannot produce anything else.
-            from studio.local_llm import bounded_schema
+            from studio.generation.local_llm import bounded_schema
 
             return {"type": "json_object", "schema": bounded_schema(schema)} if schema else None
         if not json_reply:

@@ -2,7 +2,7 @@
 served by llama.cpp's OpenAI-compatible server on a free loopback port.
 
 It is a tiny demo model: it lets the whole loop run without a network, and its output is
-weak. Requests still go through studio.llm (the one LLM path); the JSON schema that each
+weak. Requests still go through studio.generation.llm (the one LLM path); the JSON schema that each
 request carries is compiled by llama.cpp into a grammar, so replies always parse.
 
 One server per data directory: it is started on first use, recorded in

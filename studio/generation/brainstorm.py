@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from storage import tasks as task_rows
 from storage.db import open_db
 from studio.errors import StudioError
-from studio.families import load_family
-from studio.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings, TokenCount
-from studio.replies import ReplyError, parse_list
-from studio.templates import make_rng, render_prompt
+from studio.prompts.families import load_family
+from studio.generation.llm import LOCAL_CONCURRENCY, LLMClient, LLMSettings, TokenCount
+from studio.generation.replies import ReplyError, parse_list
+from studio.prompts.templates import make_rng
+from studio.prompts.versions import render_prompt
 
 PER_CALL = 20          # the method asks for about 20 tasks per call
 MAX_ROUNDS = 4         # rounds of calls that may add nothing before we give up

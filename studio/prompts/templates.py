@@ -7,7 +7,6 @@ anything runs, and rendering happens in jinja2's sandbox with undefined names as
 
 import os
 import random
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
@@ -15,8 +14,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from studio.errors import StudioError
-from studio.families import Family, load_family
-from studio.languages import sample_language
+from studio.prompts.families import Family, load_family
+from studio.prompts.languages import sample_language
 
 KINDS = ("brainstorm", "generate")
 SAFE_FILTERS = {"upper", "lower", "title", "capitalize", "trim", "default", "replace"}
@@ -141,45 +140,12 @@ def _sample_variables(family: Family, kind: str, rng: random.Random, task: str |
     return values
 
 
-@dataclass
-class RenderedPrompt:
-    text: str
-    family: str
-    kind: str
-    variant: str
-    template_version_id: int | None
-    placeholders: dict = field(default_factory=dict)
-
-
 def render_body(family_name: str, kind: str, body: str, rng: random.Random, task: str | None = None,
                 n: int = DEFAULT_BRAINSTORM_N) -> tuple[str, dict]:
     """Render one template text with freshly sampled placeholder values; returns (text, values)."""
     family = load_family(family_name)
     values = _sample_variables(family, kind, rng, task=task, n=n)
     return render(body, values), values
-
-
-def render_prompt(db, family_name: str, kind: str, rng: random.Random, task: str | None = None,
-                  variant: str | None = None, n: int = DEFAULT_BRAINSTORM_N) -> RenderedPrompt:
-    """The exact prompt that would be sent: an active template version, freshly sampled values.
-
-    With `variant` None a generation variant is drawn from `rng` first, so the same seed always
-    picks the same variant and the same placeholder values."""
-    from storage.templates import active_templates
-
-    family = load_family(family_name)
-    if kind == "brainstorm" and not family.has_brainstorm:
-        raise TemplateError(f"the {family.name} family has no brainstorm step")
-    versions = sorted(active_templates(db, family.name, kind), key=lambda row: row["variant"])
-    if variant is None:
-        chosen = rng.choice(versions)
-    else:
-        matching = [row for row in versions if row["variant"] == variant]
-        if not matching:
-            raise TemplateError(f"the {family.name} family has no active {kind} variant {variant!r}")
-        chosen = matching[0]
-    text, values = render_body(family.name, kind, chosen["body"], rng, task=task, n=n)
-    return RenderedPrompt(text, family.name, kind, chosen["variant"], chosen["id"], values)
 
 
 def version_diff(old_body: str, new_body: str, old_label: str = "before", new_label: str = "after") -> str:

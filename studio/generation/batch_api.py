@@ -3,7 +3,7 @@
 Round 1 sends one request per unfinished item of the plan; round 2 re-asks, once, the items
 whose reply was invalid (or errored). Each round writes a requests file, uploads it, creates a
 batch, polls it, and reads the output file through the same validation as online generation
-(studio.generation.read_reply and its Recorder). The batch id is kept in the job's stats, so a
+(studio.generation.examples.read_reply and its Recorder). The batch id is kept in the job's stats, so a
 resumed job picks up a batch that is still running instead of paying for it twice.
 """
 
@@ -19,11 +19,13 @@ import openai
 from storage.db import open_db
 from studio.config import data_dir
 from studio.errors import StudioError
-from studio.families import load_family
-from studio.generation import (Outcome, Plan, Recorder, Stats, finished_items, previous_stats, progress_message,
+from studio.prompts.families import load_family
+from studio.generation.examples import (Outcome, Plan, Recorder, Stats, finished_items, previous_stats, progress_message,
                                read_reply, reply_schema)
-from studio.llm import LLMClient, LLMError, LLMSettings, TEMPERATURE, TOP_P, estimate_cost
-from studio.templates import make_rng, render_prompt
+from studio.generation.llm import LLMClient, LLMError, LLMSettings, TEMPERATURE, TOP_P
+from studio.generation.prices import estimate_cost
+from studio.prompts.templates import make_rng
+from studio.prompts.versions import render_prompt
 
 ENDPOINT = "/v1/chat/completions"
 FINAL_STATES = ("completed", "failed", "expired", "cancelled")
