@@ -28,12 +28,10 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def open_db(path=None, migrate: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the studio database, upgraded to the newest schema."""
-    if path is None:
-        from studio.config import default_db_path
+def open_db(path, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the studio database, upgraded to the newest schema.
 
-        path = default_db_path()
+    The engine decides where the file lives (studio.config.default_db_path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -86,12 +84,12 @@ def applied_versions(db: sqlite_utils.Database) -> set[int]:
     return {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    """Apply, in numeric order, every migration not yet recorded; each in its own transaction."""
+def apply_migrations(db: sqlite_utils.Database, until: int | None = None) -> list[int]:
+    """Apply, in numeric order, every migration not yet recorded (up to `until`); each in its own transaction."""
     done = applied_versions(db)
     newly = []
     for version, name, module in available_migrations():
-        if version in done:
+        if version in done or (until is not None and version > until):
             continue
         with transaction(db):
             # Another process may have migrated between our read and our lock.

@@ -13,9 +13,17 @@ The two 64-character hex hashes leave the indexes: the exact and the normalised 
 with the texts, and `example_rows.norm_key` (the first 60 bits of the normalised hash) is the
 indexed duplicate key, a quarter of the size. Exact-duplicate refusal, which the UNIQUE index on
 content_hash used to do, is done by the code that writes (storage.examples, storage.curation).
+
+Frozen: this file holds the statements it ran, the view and its triggers included, as they were
+for the columns of migrations 1-22. Later migrations that add a column recreate the view
+themselves (storage.examples.create_examples_view is today's code, not this migration's).
 """
 
-from storage.examples import create_examples_view, norm_key
+
+def _norm_key(expression: str) -> str:
+    """The first 15 hex digits of a 64-digit hash as an integer, in SQL."""
+    return "(" + " + ".join(f"(instr('0123456789abcdef', substr({expression}, {i + 1}, 1)) - 1) * {16 ** (14 - i)}"
+                            for i in range(15)) + ")"
 
 ROW_TABLE = """CREATE TABLE example_rows (
     id INTEGER PRIMARY KEY,
@@ -110,20 +118,55 @@ SEARCH_TRIGGERS = [
 ]
 
 
+VIEW_COLUMNS = ["id", "family", "language", "instruction", "query", "positive", "negative", "status", "task_id",
+                "template_version_id", "placeholders", "model", "raw_response", "prompt_tokens", "completion_tokens",
+                "cost", "job_id", "source", "negative_mined", "content_hash", "norm_hash", "created_at", "updated_at",
+                "q_margin", "q_margin_flag", "q_dup_group", "q_dup_size", "q_length_ratio", "q_length_flag",
+                "q_script_flag", "q_empty_flag", "q_problems", "q_model", "q_at", "norm_key"]
+# What an INSERT through the view gets for a column it leaves out (views have no defaults).
+VIEW_DEFAULTS = {"language": "'English'", "instruction": "''", "status": "'pending'", "source": "'generated'",
+                 "negative_mined": "0", "created_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+                 "updated_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"}
+_ROWS = [name for name in ROW_COLUMNS[:13] + ["norm_key"] + ROW_COLUMNS[13:] if name != "id"]  # the table's order
+_TEXTS = TEXT_COLUMNS[1:]
+
+
+def _value(name: str) -> str:
+    if name == "norm_key":
+        return f"COALESCE(new.norm_key, {_norm_key('new.norm_hash')})"
+    return f"COALESCE(new.{name}, {VIEW_DEFAULTS[name]})" if name in VIEW_DEFAULTS else f"new.{name}"
+
+
+# Each text column is its own lookup by primary key, evaluated only when a query uses it: a count,
+# GROUP BY or filter on short columns never touches example_texts.
+VIEW = "CREATE VIEW examples AS SELECT " + ", ".join(
+    f"(SELECT t.{name} FROM example_texts t WHERE t.id = r.id) AS {name}" if name in _TEXTS else f"r.{name}"
+    for name in VIEW_COLUMNS) + " FROM example_rows r"
+VIEW_TRIGGERS = [
+    f"""CREATE TRIGGER examples_view_insert INSTEAD OF INSERT ON examples BEGIN
+        INSERT INTO example_rows (id, {', '.join(_ROWS)}) VALUES (new.id, {', '.join(map(_value, _ROWS))});
+        INSERT INTO example_texts (id, {', '.join(_TEXTS)}) VALUES (last_insert_rowid(), {', '.join(map(_value, _TEXTS))});
+    END""",
+    f"""CREATE TRIGGER examples_view_update INSTEAD OF UPDATE ON examples BEGIN
+        UPDATE example_rows SET {', '.join(f'{name} = new.{name}' for name in _ROWS if name != 'norm_key')},"""
+    f""" norm_key = {_norm_key('new.norm_hash')} WHERE id = old.id;
+        UPDATE example_texts SET {', '.join(f'{name} = new.{name}' for name in _TEXTS)} WHERE id = old.id"""
+    f""" AND ({' OR '.join(f'new.{name} IS NOT old.{name}' for name in _TEXTS)});
+    END""",
+    """CREATE TRIGGER examples_view_delete INSTEAD OF DELETE ON examples BEGIN
+        DELETE FROM example_texts WHERE id = old.id;
+        DELETE FROM example_rows WHERE id = old.id;
+    END""",
+]
+
+
 def apply(db):
-    db.conn.create_function("norm_key", 1, norm_key, deterministic=True)
     db.execute(ROW_TABLE)
     db.execute(TEXT_TABLE)
-    old = {row[1] for row in db.execute("PRAGMA table_info(examples)").fetchall()}
-    extra = sorted(old - set(ROW_COLUMNS) - set(TEXT_COLUMNS) - {"norm_key"})
-    for name in extra:  # columns a later migration of another area may already have added
-        db.execute(f"ALTER TABLE example_rows ADD COLUMN {name}")
-    rows = ROW_COLUMNS + extra
-    db.execute(f"INSERT INTO example_rows ({', '.join(rows)}, norm_key)"
-               f" SELECT {', '.join(rows)}, norm_key(norm_hash) FROM examples ORDER BY id")
+    db.execute(f"INSERT INTO example_rows ({', '.join(ROW_COLUMNS)}, norm_key)"
+               f" SELECT {', '.join(ROW_COLUMNS)}, {_norm_key('norm_hash')} FROM examples ORDER BY id")
     db.execute(f"INSERT INTO example_texts ({', '.join(TEXT_COLUMNS)})"
                f" SELECT {', '.join(TEXT_COLUMNS)} FROM examples ORDER BY id")
     db.execute("DROP TABLE examples")  # its indexes and search triggers go with it
-    for statement in INDEXES + SEARCH_TRIGGERS:
+    for statement in INDEXES + SEARCH_TRIGGERS + [VIEW] + VIEW_TRIGGERS:
         db.execute(statement)
-    create_examples_view(db)
