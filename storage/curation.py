@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from storage import search_text
 from storage.db import now, transaction
 from storage.dedup_keys import content_hash, norm_hash, norm_key, norm_key_sql
-from storage.examples import STATUSES, split_columns
-from studio.errors import StudioError
+from storage.examples import STATUSES, no_negative, split_columns
+from storage.errors import StudioError
 
 # Markers that highlight() puts around search matches. Private-use characters cannot clash with
 # real text, so the UI can HTML-escape the text first and turn the markers into <mark> after.
@@ -398,8 +398,8 @@ def edit(db, example_id: int, changes: dict, who: str = "user", status: str | No
         for name in ("query", "positive"):
             if _blank(new[name]):
                 raise StudioError(f"the {name} cannot be empty: write some text or reject the example")
-        if new.get("negative") is not None and not str(new["negative"]).strip():
-            new["negative"] = None  # an emptied negative means "none"
+        if no_negative(new.get("negative")):
+            new["negative"] = None
         new["instruction"] = new.get("instruction") or ""
         if status is not None:
             if status not in STATUSES:

@@ -88,6 +88,13 @@ def _values(row: dict, exact: str, folded: str, stamp: str) -> list:
             row.get("source") or "generated", int(bool(row.get("negative_mined"))), exact, folded, stamp, stamp]
 
 
+def no_negative(value) -> bool:
+    """Whether a negative's value means "this example has none". The store keeps none as NULL: an
+    empty or blank text (what CSV and an emptied text box can only write) is stored as NULL too, so
+    every reader tests `negative is None` and nothing else."""
+    return value is None or (isinstance(value, str) and (not value or value.isspace()))
+
+
 def _refused() -> ValueError:
     return ValueError("the store refused an example: it needs a family, a query and a positive,"
                       f" and a status among {', '.join(STATUSES)}")
@@ -117,13 +124,16 @@ def insert_examples(db, rows: list[dict], index_now: bool | None = None, backgro
     larger than SYNC_INDEX_LIMIT (or index_now=False): then the search index catches up in a
     background thread (or, with background=False, when the caller runs search_backlog.catch_up)
     and storage.search_backlog.waiting says how many are still waiting. A large insert computes
-    its duplicate keys partly in a helper process (storage.key_worker) while it writes."""
+    its duplicate keys partly in a helper process (storage.key_worker) while it writes.
+    A blank negative is stored as NULL (see no_negative); the row dict is changed to say so."""
     stamp = now()
     texts = []
     for row in rows:
         if row.get("family") is None or row.get("query") is None or row.get("positive") is None or (
                 row.get("status") or "pending") not in STATUSES:
             raise _refused()
+        if row.get("negative") is not None and no_negative(row["negative"]):
+            row["negative"] = None
         texts.append((row.get("instruction"), row["query"], row["positive"], row.get("negative")))
     if not split_schema(db):
         return _insert_single_table(db, [(row, *keys) for row, keys in zip(rows, both_hashes(texts))], stamp)

@@ -39,3 +39,16 @@ def test_provenance_and_unicode_are_kept(db_path):
 def test_hashes_tell_exact_from_normalised():
     assert content_hash("a", "Q", "p", None) != content_hash("a", "q", "p", None)
     assert norm_hash("a", "Q!", "p", None) == norm_hash("a", "q", "p", None)
+
+
+def test_a_blank_negative_is_stored_as_none_wherever_it_comes_from(db_path):
+    from storage import curation
+
+    db = open_db(db_path)
+    ids = insert_examples(db, [_row(query="a", negative=""), _row(query="b", negative=" \n\t"),
+                               _row(query="c", negative="Rust on iron.")]).row_ids
+    assert [get_example(db, i)["negative"] for i in ids] == [None, None, "Rust on iron."]
+    curation.edit(db, ids[2], {"negative": "   "})
+    assert get_example(db, ids[2])["negative"] is None
+    # the same example written with "" or with None is the same example
+    assert insert_examples(db, [_row(query="a", negative=None)]).duplicates == 1

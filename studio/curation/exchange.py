@@ -15,7 +15,7 @@ from storage.curation import ExampleFilter, where_clause
 from storage.examples import insert_examples
 from studio.config import data_dir
 from studio.errors import StudioError
-from studio.families import FAMILIES
+from studio.prompts.families import FAMILIES
 
 LINE_KEYS = ("query", "positive", "negative", "instruction", "family", "language")
 EXPORT_KEYS = ("id",) + LINE_KEYS + ("status",)
@@ -124,11 +124,7 @@ def _csv_records(handle):
             if len(cells) != len(header):
                 yield number, None, f"has {len(cells)} cells, the header has {len(header)}"
                 continue
-            obj = dict(zip(header, cells))
-            # CSV cannot tell null from empty: an empty negative means none.
-            if "negative" in obj and obj["negative"] == "":
-                obj["negative"] = None
-            yield number, obj, None
+            yield number, dict(zip(header, cells)), None  # an empty negative is stored as none
     except csv.Error as error:
         yield start, None, f"unreadable CSV ({error})"
 

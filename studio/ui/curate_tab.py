@@ -342,7 +342,7 @@ def build(ctx) -> None:
                 if current in (None, ""):
                     raise StudioError("open an example first: click a row in the table")
                 changes = {"instruction": instruction_text or "", "query": query_text, "positive": positive_text,
-                           "negative": negative_text if (negative_text or "").strip() else None}
+                           "negative": negative_text}
                 result = curation.edit(db(), int(current), changes, who=WHO, status=status_value)
                 note = {"accepted": "Accepted", "rejected": "Rejected", None: "Saved"}[status_value]
                 note = f"{note} example {int(current)}." if result.count else f"Example {int(current)}: nothing changed."
