@@ -5,6 +5,10 @@ drawn from its own random stream `make_rng(seed, item)`, so the plan is the same
 is read again. An item is marked finished in the same transaction that stores its example (or
 its failure), so a job killed at any moment loses nothing and a resume does exactly the items
 that are not marked: no duplicates, no gaps.
+
+Why one module of ~420 lines: planning, sending, reading and recording an item are one
+resumable unit whose invariant (an item is finished in the transaction that stores it) is
+easiest to check when it reads top to bottom in one place.
 """
 
 from __future__ import annotations
