@@ -42,17 +42,10 @@ def list_evaluations(db, run_id: int | None = None, limit: int = 100) -> list[di
     return [_decode(row) for row in rows]
 
 
-def latest_evaluation(db, model: str, dataset: str, split: str, model_key: str | None = None,
-                      corpus: str | None = None) -> dict | None:
-    """The newest evaluation of this model on this dataset split (matching the model's files and
-    the corpus content when given), or None."""
-    rows = db.query("SELECT * FROM evaluations WHERE model = ? AND dataset = ? AND split = ? ORDER BY id DESC",
-                    [model, dataset, split])
-    for row in rows:
-        found = _decode(row)
-        if model_key and found["details"].get("model_key") != model_key:
-            continue
-        if corpus and found["details"].get("corpus") != corpus:
-            continue
-        return found
-    return None
+def evaluations_of(db, model: str, dataset: str, split: str) -> list[dict]:
+    """Every evaluation of this model on this dataset split, newest first, without the per-query detail.
+
+    The caller picks the one whose details (model files, corpus, instruction...) match what it needs."""
+    rows = db.query("SELECT id, job_id, run_id, model, dataset, split, metrics, details, created_at FROM evaluations"
+                    " WHERE model = ? AND dataset = ? AND split = ? ORDER BY id DESC", [model, dataset, split])
+    return [_decode(row) for row in rows]

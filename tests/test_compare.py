@@ -5,7 +5,9 @@ import pytest
 
 from storage.db import open_db
 from studio.errors import StudioError
-from studio.evaluation import compare
+from studio.evaluation import choices, compare, side_by_side
+from studio.evaluation.instructions import NONE, QueryInstruction
+from studio.evaluation.settings import EvalSettings
 from studio.evaluation.beir import load_beir
 from studio.evaluation.runner import evaluate, store
 from tests.beir_files import write_beir
@@ -44,7 +46,9 @@ def test_metrics_rows_give_b_minus_a():
 def test_side_by_side_marks_relevance_and_rank_changes(tmp_path, db_path, encoders):
     dataset = load_beir(write_beir(tmp_path / "toy"), "test")
     db = open_db(db_path)
-    hits_a, hits_b = compare.side_by_side(db, encoders[0], encoders[1], dataset, dataset.queries["q1"], "q1", k=4)
+    plain = (QueryInstruction(NONE), QueryInstruction(NONE))
+    hits_a, hits_b = side_by_side.side_by_side(encoders[0], encoders[1], dataset, dataset.queries["q1"], plain, "q1",
+                                               k=4)
     assert [h.rank for h in hits_a] == [1, 2, 3, 4] and all(h.change == "" for h in hits_a)
     rank_in_a = {h.doc_id: h.rank for h in hits_a}
     for hit in hits_b:
@@ -54,29 +58,30 @@ def test_side_by_side_marks_relevance_and_rank_changes(tmp_path, db_path, encode
         assert hit.change == expected
         assert hit.relevance == dataset.qrels["q1"].get(hit.doc_id)  # None: not judged
     assert any(h.change == "new" for h in hits_b) or {h.doc_id for h in hits_a} == {h.doc_id for h in hits_b}
-    typed_a, _ = compare.side_by_side(db, encoders[0], encoders[1], dataset, "volcano magma")
+    typed_a, _ = side_by_side.side_by_side(encoders[0], encoders[1], dataset, "volcano magma", plain)
     assert all(h.relevance is None for h in typed_a)  # a typed query has no judgements
     with pytest.raises(StudioError, match="type a query"):
-        compare.side_by_side(db, encoders[0], encoders[1], dataset, "  ")
+        side_by_side.side_by_side(encoders[0], encoders[1], dataset, "  ", plain)
 
 
 def test_stored_evaluations_are_found_again_only_for_the_same_model_files(tmp_path, db_path, encoders):
     folder = write_beir(tmp_path / "toy")
     dataset = load_beir(folder, "test")
     db = open_db(db_path)
-    assert compare.find_evaluation(db, encoders[0], dataset, str(folder)) is None
+    first, second = (EvalSettings.for_dataset(model, str(folder)) for model in encoders)
+    assert compare.find_evaluation(db, first, dataset) is None
     stored_id = store(db, evaluate(encoders[0], dataset))
-    assert compare.find_evaluation(db, encoders[0], dataset, str(folder))["id"] == stored_id
-    assert compare.find_evaluation(db, encoders[1], dataset, str(folder)) is None
+    assert compare.find_evaluation(db, first, dataset)["id"] == stored_id
+    assert compare.find_evaluation(db, second, dataset) is None
     assert compare.stored_rows(db)[0][0] == stored_id
 
 
 def test_projection_places_every_sampled_text_for_both_models(tmp_path, db_path, encoders):
     dataset = load_beir(write_beir(tmp_path / "toy"), "test")
     db = open_db(db_path)
-    sample = compare.projection_sample(dataset, n_queries=3, n_other=2)
+    sample = side_by_side.projection_sample(dataset, n_queries=3, n_other=2)
     for model in encoders:
-        points = compare.project(db, model, dataset, sample)
+        points = side_by_side.project(model, dataset, sample, QueryInstruction(NONE))
         assert len(points.x) == len(points.kinds) == 3 + len(sample[1]) + 2
         assert points.kinds.count("query") == 3 and "relevant document" in points.kinds
         assert np.isfinite(points.x).all() and 0 < sum(points.explained) <= 1.0 + 1e-9
@@ -87,6 +92,6 @@ def test_model_and_dataset_choices_list_finished_runs_and_heldout_sets(db_path, 
     db.execute("INSERT INTO runs (name, base_model, config, out_dir, state, created_at) VALUES "
                "('done-run', 'minilm', ?, ?, 'done', 'x'), ('running-run', 'minilm', '{}', ?, 'running', 'x')",
                [json.dumps({"heldout_ids": [1, 2]}), encoders[0], encoders[1]])
-    values = [value for _, value in compare.model_choices(db)]
+    values = [value for _, value in choices.model_choices(db)]
     assert values[:2] == ["minilm", "smollm2"] and encoders[0] in values and encoders[1] not in values
-    assert [value for _, value in compare.dataset_choices(db)] == ["heldout:run-1"]
+    assert [value for _, value in choices.dataset_choices(db)] == ["heldout:run-1"]

@@ -172,7 +172,10 @@ def test_comparison_is_skipped_when_it_names_an_example_the_demo_lacks(db_path, 
 
 
 def test_demo_run_model_is_rebuilt_and_reproduces_its_recorded_evaluation(db_path):
-    from studio.evaluation.compare import find_evaluation, model_choices
+    from studio.evaluation.choices import model_choices
+    from studio.evaluation.compare import find_evaluation
+    from studio.evaluation.instructions import PER_QUERY, QueryInstruction
+    from studio.evaluation.settings import EvalSettings
     from studio.evaluation.heldout import heldout_dataset
     from studio.evaluation.runner import evaluate
 
@@ -184,9 +187,10 @@ def test_demo_run_model_is_rebuilt_and_reproduces_its_recorded_evaluation(db_pat
     spec = f"heldout:run-{run['id']}"
     dataset = heldout_dataset(db, run["id"])
     # Compare finds both recorded evaluations for these very model files, so it shows them at once.
-    recorded = {model: find_evaluation(db, model, dataset, spec) for model in ("minilm", run["out_dir"])}
+    recorded = {model: find_evaluation(db, EvalSettings.for_dataset(model, spec), dataset)
+                for model in ("minilm", run["out_dir"])}
     assert all(recorded.values())
     # And they are true: the rebuilt model scores what the build recorded.
-    fresh = evaluate(run["out_dir"], dataset, use_instructions=True)
+    fresh = evaluate(run["out_dir"], dataset, instruction=QueryInstruction(PER_QUERY))
     for name, value in recorded[run["out_dir"]]["metrics"].items():
         assert abs(fresh.metrics[name] - value) < 1e-3, name

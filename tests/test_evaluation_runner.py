@@ -14,6 +14,7 @@ from studio.cli import main
 from studio.evaluation import embedding_cache, evaluate_run_heldout
 from studio.evaluation.beir import load_beir
 from studio.evaluation.runner import evaluate, launch_evaluation, loaded_model
+from studio.evaluation.settings import EvalSettings
 from tests.beir_files import write_beir
 from tests.tiny_models import build_tiny_encoder
 
@@ -109,7 +110,7 @@ def test_eval_command_explains_a_bad_dataset_in_one_line(tmp_path, tiny_encoder,
 def test_background_evaluation_job_reports_progress_and_stores_metrics(tmp_path, tiny_encoder, db_path):
     folder = write_beir(tmp_path / "toy")
     open_db(db_path)
-    job_id = launch_evaluation(db_path, tiny_encoder, str(folder), "test")
+    job_id = launch_evaluation(db_path, EvalSettings(model=tiny_encoder, beir=str(folder)))
     db = open_db(db_path)
     deadline = time.time() + 120
     while job_rows.get_job(db, job_id)["state"] in ("queued", "running") and time.time() < deadline:
@@ -149,9 +150,9 @@ def test_heldout_evaluation_stores_the_run_and_its_base_model(db_path, tiny_enco
     tuned = next(row for row in stored if row["model"] == tiny_encoder)
     assert tuned["metrics"] == metrics and tuned["dataset"] == f"heldout:run-{run_id}"
     assert tuned["details"]["n_queries"] == 3 and tuned["details"]["n_docs"] == 4  # 3 positives + 1 new negative
-    assert tuned["details"]["instructions"] == "per query"
+    assert tuned["details"]["instruction_source"] == "per query" and tuned["details"]["role"] == "fine-tuned"
     base = next(row for row in stored if row["model"] == other_encoder)
-    assert base["details"]["instructions"] == "none"
+    assert base["details"]["instruction_source"] == "none" and base["details"]["role"] == "base"
 
 
 def test_heldout_set_queries_carry_their_instructions(db_path, tiny_encoder):
@@ -178,6 +179,6 @@ def test_eval_command_on_a_runs_heldout_set_uses_its_instructions(db_path, tiny_
     printed = json.loads(capsys.readouterr().out.strip())
     assert printed["dataset"] == f"heldout:run-{run_id}" and printed["queries"] == 3
     stored = evaluation_rows.get_evaluation(open_db(db_path), printed["evaluation_id"])
-    assert stored["run_id"] == run_id and stored["details"]["instructions"] == "per query"
+    assert stored["run_id"] == run_id and stored["details"]["instruction_source"] == "per query"
     assert main(["eval", "--model", tiny_encoder, "--heldout-run", "999", "--db", str(db_path)]) == 2
     assert "training run 999 does not exist" in capsys.readouterr().err

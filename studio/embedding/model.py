@@ -15,6 +15,7 @@ from torch import nn
 from studio.embedding.eos import ensure_eos_appended
 from studio.embedding.pooling import POOLINGS, pool
 from studio.embedding.query import QUERY_TEMPLATE, format_query  # noqa: F401 (re-exported)
+from studio.embedding.saved_config import configured_max_length as _configured_max_length
 from studio.errors import StudioError
 from studio.model_registry import resolve_model
 
@@ -122,16 +123,6 @@ def _transformer_folder(folder: Path) -> Path:
             if module.get("type", "").endswith("Transformer"):
                 return folder / module.get("path", "")
     return folder
-
-
-def _configured_max_length(folder: Path) -> int | None:
-    for name in ("sentence_bert_config.json", "sentence_xlnet_config.json"):
-        config_file = folder / name
-        if config_file.exists():
-            value = json.loads(config_file.read_text()).get("max_seq_length")
-            if value:
-                return int(value)
-    return None
 
 
 def _configured_pooling(folder: Path) -> str | None:

@@ -1,53 +1,32 @@
-"""What the Compare tab shows, computed without any UI: two models on one dataset.
+"""A comparison of two models on one dataset, computed without any UI.
 
 Model A is the reference (usually the base model), model B the challenger (usually a fine-tuned
-run); every delta is B − A.
+run); every delta is B − A. A comparison moves through named states: each side is `ready` (a
+stored evaluation of these very model files, settings and instruction on this very corpus),
+`evaluating` (a background `eval` job) or `failed`; the comparison as a whole is `waiting`,
+`ready` or `failed`. The Compare tab starts one, polls `advance`, and shows what it says.
 """
 
-import json
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from storage import evaluations as evaluation_rows
+from storage import jobs as job_rows
+from storage.db import open_db
 from studio.errors import StudioError
-from studio.evaluation import embedding_cache
+from studio.evaluation import embedding_cache, instructions
 from studio.evaluation.beir import RetrievalDataset
+from studio.evaluation.choices import run_of_model, training_overlap
 from studio.evaluation.metrics import METRIC_NAMES
-from studio.evaluation.runner import dataset_label, load_dataset, loaded_model, trained_with_instructions
-from studio.evaluation.search import top_k
+from studio.evaluation.runner import (choose_instruction, dataset_label, expects_instructions, launch_evaluation,
+                                      load_dataset, trained_with_instructions)
+from studio.evaluation.settings import EvalSettings, heldout_run_of
 
-BASE_MODELS = ("minilm", "smollm2")
 METRIC_LABELS = {"ndcg_at_10": "nDCG@10", "mrr_at_10": "MRR@10", "recall_at_1": "Recall@1",
                  "recall_at_5": "Recall@5", "recall_at_10": "Recall@10", "recall_at_100": "Recall@100",
                  "map_at_100": "MAP@100"}
-
-
-def model_choices(db) -> list[tuple[str, str]]:
-    """(label, value): the offline base models, then each finished run's output folder, newest first."""
-    choices = [(f"{name} (base)", name) for name in BASE_MODELS]
-    for row in db.query("SELECT id, name, base_model, out_dir FROM runs WHERE state = 'done' AND out_dir IS NOT NULL"
-                        " ORDER BY id DESC"):
-        if Path(row["out_dir"]).exists():
-            choices.append((f"run {row['id']} · {row['name']} (from {row['base_model']})", row["out_dir"]))
-    return choices
-
-
-def dataset_choices(db) -> list[tuple[str, str]]:
-    """(label, value): the held-out sets of runs, then BEIR datasets evaluated before."""
-    choices = []
-    for row in db.query("SELECT id, name, config FROM runs ORDER BY id DESC"):
-        held = json.loads(row["config"] or "{}").get("heldout_ids") or []
-        if held:
-            choices.append((f"held-out set of run {row['id']} · {row['name']} ({len(held)} examples)",
-                            f"heldout:run-{row['id']}"))
-    for row in db.query("SELECT DISTINCT dataset FROM evaluations WHERE dataset NOT LIKE 'heldout:%' ORDER BY id DESC"):
-        if Path(row["dataset"]).exists():
-            choices.append((row["dataset"], row["dataset"]))
-    return choices
-
+READY, EVALUATING, FAILED = "ready", "evaluating", "failed"   # a side
+WAITING = "waiting"                                            # the comparison, until both sides are ready
 
 _datasets: dict[tuple, RetrievalDataset] = {}
 
@@ -71,27 +50,173 @@ def cached_dataset(db, spec: str, split: str) -> RetrievalDataset:
 
 
 @dataclass
-class Side:
-    """One model's standing on a dataset: its stored evaluation, or the job computing it."""
+class SideRequest:
+    """What the person asked for one side: a model, and optionally an instruction or none at all."""
     model: str
-    evaluation: dict | None
-    job_id: int | None
+    instruction: str = ""        # empty: the model's default (its saved prompt, or each query's own)
+    no_instruction: bool = False
 
 
-def find_evaluation(db, model: str, dataset: RetrievalDataset, spec: str) -> dict | None:
-    """A stored evaluation of this very model (same files) on this very corpus, if there is one."""
-    return evaluation_rows.latest_evaluation(db, model, dataset_label(spec), dataset.split,
-                                             model_key=embedding_cache.model_key(model), corpus=dataset.fingerprint)
+@dataclass
+class Side:
+    """One model's standing in a comparison."""
+    label: str                   # "A" or "B"
+    settings: EvalSettings
+    instruction: instructions.QueryInstruction
+    state: str                   # READY, EVALUATING or FAILED
+    evaluation_id: int | None = None
+    job_id: int | None = None
+    message: str = ""            # progress, or why it failed
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
 
 
-def prepare_side(db, db_path, model: str, dataset: RetrievalDataset, spec: str, split: str) -> Side:
-    """Reuse a stored evaluation, or start a background job to make one."""
-    from studio.evaluation.runner import launch_evaluation
+@dataclass
+class Comparison:
+    spec: str
+    split: str
+    sides: list[Side]
+    warnings: list[str] = field(default_factory=list)
 
-    found = find_evaluation(db, model, dataset, spec)
-    if found:
-        return Side(model, found, None)
-    return Side(model, None, launch_evaluation(db_path, model, spec, split))
+    @property
+    def state(self) -> str:
+        states = {side.state for side in self.sides}
+        if FAILED in states:
+            return FAILED
+        return READY if states == {READY} else WAITING
+
+    @property
+    def evaluation_ids(self) -> list[int | None]:
+        return [side.evaluation_id for side in self.sides]
+
+
+def default_instruction(db, model: str, spec: str | None) -> str:
+    """What a model's queries get when no instruction is typed, said for people."""
+    try:
+        held_out = bool(spec) and heldout_run_of(spec) is not None
+    except StudioError:
+        held_out = False
+    if held_out and trained_with_instructions(db, model):
+        return "each query's own task instruction (the model was trained with them)"
+    prompt = instructions.saved_query_prompt(model)
+    if prompt:
+        return f"its saved query prompt “{instructions.instruction_in_prompt(prompt)}”"
+    return "none (the model saves no query prompt)"
+
+
+def side_settings(request: SideRequest, spec: str, split: str) -> EvalSettings:
+    """The evaluation settings one side of the tab stands for (what its job is launched with)."""
+    return EvalSettings.for_dataset((request.model or "").strip(), spec, split,
+                                    instruction=(request.instruction or "").strip() or None,
+                                    no_instruction=bool(request.no_instruction)).validate()
+
+
+def find_evaluation(db, settings: EvalSettings, dataset: RetrievalDataset,
+                    instruction: instructions.QueryInstruction | None = None) -> dict | None:
+    """A stored evaluation of this very model (same files, pooling, max length), with the same query
+    instruction and the same identical-id rule, on this very corpus, if there is one."""
+    chosen = instruction or choose_instruction(db, settings, dataset)
+    key = embedding_cache.model_key(settings.model, settings.pooling, settings.max_length)
+    excluded = 0 if settings.keep_identical_ids else len(set(dataset.queries) & set(dataset.doc_ids))
+    for row in evaluation_rows.evaluations_of(db, settings.model, dataset_label(settings.dataset_spec), dataset.split):
+        details = row["details"]
+        if (details.get("model_key") == key and details.get("corpus") == dataset.fingerprint
+                and instructions.of_details(details) == (chosen.source, chosen.text)
+                and details.get("excluded_identical_ids", 0) == excluded):
+            return evaluation_rows.get_evaluation(db, row["id"])
+    return None
+
+
+def start(db_path, a: SideRequest, b: SideRequest, spec: str, split: str, launch_missing: bool = True) -> Comparison | None:
+    """Find stored evaluations of both sides or start jobs for them (StudioError for a bad choice).
+
+    With `launch_missing` False nothing is started: the comparison is returned only when both sides
+    are already stored (the tab shows such a pair as soon as it opens)."""
+    if not (a.model or "").strip() or not (b.model or "").strip():
+        raise StudioError("choose both model A and model B")
+    if not spec:
+        raise StudioError("choose a dataset: a run's held-out set, a BEIR folder path or an uploaded zip")
+    db = open_db(db_path)
+    dataset = cached_dataset(db, spec, (split or "test").strip())
+    settings = [side_settings(request, spec, dataset.split) for request in (a, b)]
+    chosen = [choose_instruction(db, s, dataset) for s in settings]
+    if settings[0].model == settings[1].model and chosen[0] == chosen[1]:
+        raise StudioError("choose two different models, or give the same model two different instructions")
+    sides = []
+    for label, side_setting, instruction in zip("AB", settings, chosen):
+        found = find_evaluation(db, side_setting, dataset, instruction)
+        if found:
+            sides.append(Side(label, side_setting, instruction, READY, evaluation_id=found["id"]))
+        elif not launch_missing:
+            return None
+        else:
+            sides.append(Side(label, side_setting, instruction, EVALUATING, job_id=launch_evaluation(db_path, side_setting),
+                              message="starting"))
+    return Comparison(spec, dataset.split, sides, warnings=list(dataset.warnings) + _warnings(db, sides, spec))
+
+
+def _warnings(db, sides: list[Side], spec: str) -> list[str]:
+    notes = []
+    for side in sides:
+        if side.instruction.source == instructions.NONE and expects_instructions(db, side.model):
+            notes.append(f"{side.label} was trained with instructions but is evaluated without any: its figures "
+                         "understate it. Leave its instruction empty (and *No instruction* unticked) to use its own.")
+        overlap = training_overlap(db, side.model, spec)
+        if overlap:
+            run = run_of_model(db, side.model)
+            notes.append(f"{overlap} of this dataset's queries were training examples of {side.label} (run "
+                         f"{run['id']}): there its figures measure memory, not generalisation. Choose "
+                         f"{side.label}'s own held-out set (heldout:run-{run['id']}) to measure it fairly.")
+    return notes
+
+
+def advance(db_path, comparison: Comparison) -> Comparison:
+    """The comparison after looking at its jobs: finished ones give their evaluation, dead ones fail."""
+    from studio import jobs
+
+    db = open_db(db_path)
+    jobs.reap(db)
+    sides = []
+    for side in comparison.sides:
+        if side.state == EVALUATING:
+            job = job_rows.get_job(db, side.job_id)
+            if job["state"] == "done":
+                found = evaluation_rows.evaluation_for_job(db, side.job_id)
+                side = (replace(side, state=READY, evaluation_id=found["id"], message="") if found else
+                        replace(side, state=FAILED, message="the job finished without storing a result"))
+            elif job["state"] in ("failed", "cancelled", "interrupted"):
+                side = replace(side, state=FAILED, message=f"{job['state']} — {job['error'] or job['message'] or ''}")
+            else:
+                side = replace(side, message=f"{100 * (job['progress'] or 0):.0f}% — {job['message'] or 'starting'}")
+        sides.append(side)
+    return replace(comparison, sides=sides)
+
+
+def status_lines(comparison: Comparison) -> list[str]:
+    """One Markdown line per side (what it is, its instruction, where it stands), then the warnings."""
+    lines = []
+    for side in comparison.sides:
+        where = {READY: "ready.", EVALUATING: f"evaluating, {side.message}", FAILED: side.message}[side.state]
+        lines.append(f"**{side.label}** `{side.model}` · instruction: {side.instruction.label} — {where}")
+    if comparison.state == FAILED:
+        lines.append("Fix the problem above and press **Compare** again.")
+    lines += [f"⚠️ {warning}" for warning in comparison.warnings]
+    return lines
+
+
+def query_instructions(comparison: Comparison, typed_instruction: str | None = None):
+    """Each side's instruction for a side-by-side search. A typed query has no task of its own, so a side
+    that gives each query its own task instruction takes the typed one (if any) instead."""
+    typed = (typed_instruction or "").strip()
+    return tuple(instructions.QueryInstruction(instructions.GIVEN, typed)
+                 if typed and side.instruction.source == instructions.PER_QUERY else side.instruction
+                 for side in comparison.sides)
+
+
+def evaluations(db, comparison: Comparison) -> list[dict]:
+    return [evaluation_rows.get_evaluation(db, evaluation_id) for evaluation_id in comparison.evaluation_ids]
 
 
 def metrics_rows(a: dict, b: dict) -> list[list]:
@@ -120,126 +245,20 @@ def per_query_rows(a: dict, b: dict, dataset: RetrievalDataset, order: str = "la
 
 
 def stored_rows(db, limit: int = 50) -> list[list]:
-    """Recent evaluations for the history table: id, run, model, dataset, split, headline metrics, when."""
+    """Recent evaluations for the history table: id, run, model, dataset, split, instruction, headline
+    metrics, when."""
     rows = []
     for row in evaluation_rows.list_evaluations(db, limit=limit):
         metrics = row["metrics"]
+        source, text = instructions.of_details(row["details"])
         rows.append([row["id"], row["run_id"] or "", row["model"], row["dataset"], row["split"],
-                     round(metrics.get("ndcg_at_10", 0.0), 4), round(metrics.get("mrr_at_10", 0.0), 4),
-                     round(metrics.get("recall_at_10", 0.0), 4), row["created_at"][:19].replace("T", " ")])
+                     text or source, round(metrics.get("ndcg_at_10", 0.0), 4),
+                     round(metrics.get("mrr_at_10", 0.0), 4), round(metrics.get("recall_at_10", 0.0), 4),
+                     row["created_at"][:19].replace("T", " ")])
     return rows
 
 
-@dataclass
-class Hit:
-    rank: int
-    doc_id: str
-    score: float
-    relevance: int | None   # the qrels grade for a query of the set; None for a typed query
-    text: str
-    change: str             # B's list only: "↑2", "↓1", "=", "new"; "" for A
-
-
-def query_instruction(db, model: str, dataset: RetrievalDataset, query_id: str | None,
-                      typed_instruction: str | None) -> str | None:
-    """The instruction a model's query gets: only models trained with instructions get one."""
-    if not trained_with_instructions(db, model):
-        return None
-    if typed_instruction and typed_instruction.strip():
-        return typed_instruction.strip()
-    return dataset.instructions.get(query_id) if query_id else None
-
-
-def search_one(db, model: str, dataset: RetrievalDataset, query: str, query_id: str | None = None,
-               instruction: str | None = None, k: int = 10, progress=None) -> list[tuple[str, float]]:
-    """Top-k (doc id, score) of one query with one model, over the (cached) corpus embeddings."""
-    encoder = loaded_model(model)
-    docs = embedding_cache.document_embeddings(encoder, embedding_cache.model_key(model), dataset.fingerprint,
-                                               dataset.doc_texts, progress=progress)
-    chosen = query_instruction(db, model, dataset, query_id, instruction)
-    vector = encoder.encode_queries([query], instruction=chosen)
-    indices, scores = top_k(vector, docs, k)
-    return [(dataset.doc_ids[i], float(s)) for i, s in zip(indices[0], scores[0])]
-
-
-def side_by_side(db, model_a: str, model_b: str, dataset: RetrievalDataset, query: str,
-                 query_id: str | None = None, instruction: str | None = None, k: int = 10,
-                 progress=None) -> tuple[list[Hit], list[Hit]]:
-    """Both models' top-k for one query, with relevance marks and B's rank changes against A."""
-    if not query or not query.strip():
-        raise StudioError("type a query or pick one from the dataset")
-    judged = dataset.qrels.get(query_id, {}) if query_id else {}
-    text_of = dataset.doc_index()
-    lists = []
-    for model in (model_a, model_b):
-        ranked = search_one(db, model, dataset, query.strip(), query_id, instruction, k, progress)
-        lists.append(ranked)
-    rank_in_a = {doc_id: position for position, (doc_id, _) in enumerate(lists[0])}
-    hits_a = [Hit(position + 1, doc_id, round(score, 4), judged.get(doc_id) if query_id else None,
-                  dataset.doc_texts[text_of[doc_id]], "") for position, (doc_id, score) in enumerate(lists[0])]
-    hits_b = []
-    for position, (doc_id, score) in enumerate(lists[1]):
-        before = rank_in_a.get(doc_id)
-        if before is None:
-            change = "new"
-        elif before > position:
-            change = f"↑{before - position}"
-        elif before < position:
-            change = f"↓{position - before}"
-        else:
-            change = "="
-        hits_b.append(Hit(position + 1, doc_id, round(score, 4), judged.get(doc_id) if query_id else None,
-                          dataset.doc_texts[text_of[doc_id]], change))
-    return hits_a, hits_b
-
-
-@dataclass
-class Projection:
-    """2-D PCA coordinates of sampled queries and documents for one model."""
-    x: np.ndarray
-    y: np.ndarray
-    kinds: list[str]      # "query", "relevant document", "other document"
-    labels: list[str]     # short hover text
-    explained: tuple[float, float]
-
-
-def projection_sample(dataset: RetrievalDataset, n_queries: int = 30, n_other: int = 150, seed: int = 0):
-    """(query ids, relevant doc ids, other doc ids): a fixed sample, the same for both models."""
-    rng = random.Random(seed)
-    query_ids = sorted(dataset.queries)
-    query_ids = rng.sample(query_ids, min(n_queries, len(query_ids)))
-    known = set(dataset.doc_ids)
-    relevant = sorted({doc for q in query_ids for doc, grade in dataset.qrels[q].items() if grade > 0 and doc in known})
-    rest = [doc for doc in dataset.doc_ids if doc not in set(relevant)]
-    others = rng.sample(rest, min(n_other, len(rest)))
-    return query_ids, relevant, others
-
-
-def project(db, model: str, dataset: RetrievalDataset, sample, progress=None) -> Projection:
-    query_ids, relevant, others = sample
-    encoder = loaded_model(model)
-    docs = embedding_cache.document_embeddings(encoder, embedding_cache.model_key(model), dataset.fingerprint,
-                                               dataset.doc_texts, progress=progress)
-    position = dataset.doc_index()
-    query_vectors = np.vstack([
-        encoder.encode_queries([dataset.queries[q]], instruction=query_instruction(db, model, dataset, q, None))
-        for q in query_ids]) if query_ids else np.zeros((0, docs.shape[1]), dtype=np.float32)
-    doc_rows = [position[d] for d in relevant + others]
-    doc_vectors = np.asarray(docs[doc_rows], dtype=np.float32)
-    points = np.vstack([query_vectors, doc_vectors]).astype(np.float64)
-    if len(points) < 3:
-        raise StudioError("the dataset is too small to project: it needs at least three texts")
-    centred = points - points.mean(axis=0)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    coords = centred @ components[:2].T
-    variance = singular ** 2
-    explained = tuple(float(v) for v in variance[:2] / variance.sum())
-    kinds = ["query"] * len(query_ids) + ["relevant document"] * len(relevant) + ["other document"] * len(others)
-    labels = [f"{q}: {dataset.queries[q][:80]}" for q in query_ids]
-    labels += [f"{d}: {dataset.doc_texts[position[d]][:80]}" for d in relevant + others]
-    return Projection(coords[:, 0], coords[:, 1], kinds, labels, explained)
-
-
-__all__ = ["BASE_MODELS", "Hit", "METRIC_LABELS", "Projection", "Side", "dataset_choices", "find_evaluation",
-           "load_dataset", "metrics_rows", "model_choices", "per_query_rows", "prepare_side", "project",
-           "projection_sample", "side_by_side"]
+__all__ = ["Comparison", "METRIC_LABELS", "Side", "SideRequest", "advance", "cached_dataset", "default_instruction",
+           "evaluations", "query_instructions",
+           "find_evaluation", "metrics_rows", "per_query_rows", "side_settings", "start", "status_lines",
+           "stored_rows"]

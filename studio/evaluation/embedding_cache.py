@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from studio.config import data_dir
+from studio.embedding.saved_config import configured_max_length
 
 ENCODE_CHUNK = 512  # documents per call to the model: the unit of progress and cancellation
 
@@ -24,25 +25,34 @@ class EncodingCancelled(Exception):
 
 
 def model_key(name_or_path: str, pooling: str | None = None, max_length: int | None = None) -> str:
-    digest = hashlib.sha256(f"{name_or_path}|{pooling}|{max_length}".encode())
-    folder = _local_folder(name_or_path)
+    """The cache's name for a model as it encodes: its files, pooling and max length in effect.
+
+    `None` means the model's own pooling and max length, and is keyed as those values: a caller that
+    passes the defaults and one that leaves them out find the same cached embeddings and evaluations."""
+    resolved = _resolved(name_or_path)
+    folder = Path(resolved.path) if resolved is not None and resolved.is_local and not resolved.gguf_file else None
+    if resolved is not None:
+        pooling = pooling or resolved.default_pooling
     if folder is not None:
-        digest.update(str(folder.resolve()).encode())
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        max_length = max_length or configured_max_length(folder)
+    digest = hashlib.sha256(f"{name_or_path}|{pooling}|{max_length}".encode())
+    if resolved is not None and resolved.is_local:
+        files = Path(resolved.path)
+        digest.update(str(files.resolve()).encode())
+        for path in sorted(p for p in files.rglob("*") if p.is_file()):
             stat = path.stat()
-            digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            digest.update(f"{path.relative_to(files)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(name_or_path)).name or "model").strip("-")[:40]
     return f"{slug or 'model'}-{digest.hexdigest()[:16]}"
 
 
-def _local_folder(name_or_path: str) -> Path | None:
+def _resolved(name_or_path: str):
     try:
         from studio.model_registry import resolve_model
 
-        resolved = resolve_model(name_or_path)
+        return resolve_model(name_or_path)
     except Exception:  # an unresolvable name is keyed by its text alone
         return None
-    return Path(resolved.path) if resolved.is_local else None
 
 
 def cache_path(model_key_: str, corpus_fingerprint: str) -> Path:

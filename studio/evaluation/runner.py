@@ -16,11 +16,12 @@ import numpy as np
 from storage import evaluations as evaluation_rows
 from storage.db import open_db
 from studio.errors import StudioError
-from studio.evaluation import embedding_cache
+from studio.evaluation import embedding_cache, instructions
 from studio.evaluation.beir import RetrievalDataset, load_beir
 from studio.evaluation.heldout import HELDOUT_SPLIT, heldout_dataset, heldout_dataset_name
 from studio.evaluation.metrics import evaluate_run
 from studio.evaluation.search import top_k
+from studio.evaluation.settings import EvalSettings, heldout_run_of
 
 SEARCH_DEPTH = 100   # the deepest cut any metric looks at (Recall@100, MAP@100)
 SHOWN_PER_QUERY = 10  # ranked documents kept per query in the stored result
@@ -62,19 +63,14 @@ def dataset_label(spec: str) -> str:
 
 def load_dataset(db, spec: str, split: str = "test") -> RetrievalDataset:
     """`heldout:run-N` (a run's held-out examples) or the path of a BEIR folder or zip."""
-    if spec.startswith("heldout:run-"):
-        try:
-            run_id = int(spec.removeprefix("heldout:run-"))
-        except ValueError:
-            raise StudioError(f"{spec!r} is not a held-out set: write heldout:run-N with N a run id")
+    run_id = heldout_run_of(spec)
+    if run_id is not None:
         return heldout_dataset(db, run_id)
     return load_beir(spec, split)
 
 
 def trained_with_instructions(db, model_name: str) -> bool:
-    """Whether the model is a run's output trained with task instructions on its queries.
-
-    Base models get no instruction (MTEB's convention for models without prompts)."""
+    """Whether the model is a run's output trained with task instructions on its queries."""
     try:
         target = str(Path(model_name).expanduser().resolve())
     except OSError:
@@ -86,14 +82,29 @@ def trained_with_instructions(db, model_name: str) -> bool:
     return False
 
 
-def evaluate(model_name: str, dataset: RetrievalDataset, *, use_instructions: bool = False,
-             instruction: str | None = None, pooling: str | None = None, max_length: int | None = None,
+def expects_instructions(db, model_name: str) -> bool:
+    """A model trained with instructions, or one whose folder saves a query prompt: evaluating it without
+    any understates it."""
+    return trained_with_instructions(db, model_name) or bool(instructions.saved_query_prompt(model_name))
+
+
+def choose_instruction(db, settings: EvalSettings, dataset: RetrievalDataset) -> instructions.QueryInstruction:
+    return instructions.choose(settings.model, dataset, instruction=settings.instruction,
+                               no_instruction=settings.no_instruction,
+                               trained_with_instructions=trained_with_instructions(db, settings.model))
+
+
+def evaluate(model_name: str, dataset: RetrievalDataset, *, instruction: instructions.QueryInstruction | None = None,
+             exclude_identical_ids: bool = True, pooling: str | None = None, max_length: int | None = None,
              progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> EvaluationOutcome:
     """Encode the corpus (cached) and the queries, retrieve the top documents, and score them.
 
-    `instruction` applies one instruction to every query; otherwise, with `use_instructions`,
-    each query gets its own from the dataset (held-out sets carry their task definitions)."""
+    `instruction` says what the queries get (studio.evaluation.instructions); None: the model's saved
+    query prompt, if it has one. With `exclude_identical_ids` a document whose id is the query's own id
+    is left out of that query's ranking (MTEB's rule for ArguAna and Quora, where a query is a corpus
+    document)."""
     started = time.perf_counter()
+    chosen = instruction or instructions.choose(model_name, dataset)
     report = progress or (lambda done, total, message: None)
     total = len(dataset.doc_ids) + len(dataset.queries)
     report(0, total, f"Loading {model_name}")
@@ -105,24 +116,26 @@ def evaluate(model_name: str, dataset: RetrievalDataset, *, use_instructions: bo
         progress=lambda done, n: report(done, total, f"Encoding documents {done}/{n}"), should_stop=should_stop)
 
     query_ids = list(dataset.queries)
-    query_vectors = encode_queries(model, dataset, query_ids, use_instructions, instruction,
+    query_vectors = encode_queries(model, dataset, query_ids, chosen,
                                    lambda done: report(len(dataset.doc_ids) + done, total,
                                                        f"Encoding queries {done}/{len(query_ids)}"), should_stop)
     report(total, total, "Searching and scoring")
-    indices, scores = top_k(query_vectors, doc_vectors, SEARCH_DEPTH)
-    run = {}
+    position = dataset.doc_index()
+    own_document = {q: position[q] for q in query_ids if q in position} if exclude_identical_ids else {}
+    indices, scores = top_k(query_vectors, doc_vectors, SEARCH_DEPTH + (1 if own_document else 0))
+    ranked = {}
     for row, query_id in enumerate(query_ids):
-        run[query_id] = {dataset.doc_ids[i]: float(s) for i, s in zip(indices[row], scores[row])}
+        own = own_document.get(query_id)
+        ranked[query_id] = [(int(i), float(s)) for i, s in zip(indices[row], scores[row]) if i != own][:SEARCH_DEPTH]
+    run = {query_id: {dataset.doc_ids[i]: s for i, s in pairs} for query_id, pairs in ranked.items()}
     result = evaluate_run(dataset.qrels, run)
     per_query = {}
-    for row, query_id in enumerate(query_ids):
-        shown = [[dataset.doc_ids[i], round(float(s), 6)] for i, s in
-                 zip(indices[row][:SHOWN_PER_QUERY], scores[row][:SHOWN_PER_QUERY])]
+    for query_id in query_ids:
+        shown = [[dataset.doc_ids[i], round(s, 6)] for i, s in ranked[query_id][:SHOWN_PER_QUERY]]
         per_query[query_id] = {**result.per_query[query_id], "top": shown}
     details = {
         "model_key": key, "corpus": corpus, "n_docs": len(dataset.doc_ids), "n_queries": len(query_ids),
-        "instructions": "one" if instruction else ("per query" if use_instructions and dataset.instructions
-                                                  else "none"),
+        **chosen.to_details(), "excluded_identical_ids": len(own_document),
         "pooling": pooling, "max_length": max_length, "seconds": round(time.perf_counter() - started, 3),
         "warnings": dataset.warnings,
     }
@@ -130,23 +143,23 @@ def evaluate(model_name: str, dataset: RetrievalDataset, *, use_instructions: bo
                              dataset.split, result.metrics, per_query, details)
 
 
-def encode_queries(model, dataset: RetrievalDataset, query_ids: list[str], use_instructions: bool,
-                   instruction: str | None, progress: Callable[[int], None] | None = None,
+def encode_queries(model, dataset: RetrievalDataset, query_ids: list[str], chosen: instructions.QueryInstruction,
+                   progress: Callable[[int], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-    """Query embeddings in the order of `query_ids`, encoded in groups that share an instruction."""
-    groups: dict[str | None, list[int]] = {}
+    """Query embeddings in the order of `query_ids`, each written after its prompt, encoded in groups
+    that share one (as sentence-transformers' `encode_query` writes the saved prompt before the query)."""
+    groups: dict[str, list[int]] = {}
     for position, query_id in enumerate(query_ids):
-        chosen = instruction or (dataset.instructions.get(query_id) if use_instructions else None)
-        groups.setdefault(chosen, []).append(position)
+        groups.setdefault(chosen.prompt_of(dataset, query_id), []).append(position)
     out = None
     done = 0
-    for chosen, positions in groups.items():
+    for prompt, positions in groups.items():
         for start in range(0, len(positions), QUERY_CHUNK):
             if should_stop and should_stop():
                 raise embedding_cache.EncodingCancelled()
             part = positions[start:start + QUERY_CHUNK]
-            vectors = np.asarray(model.encode_queries([dataset.queries[query_ids[p]] for p in part],
-                                                      instruction=chosen), dtype=np.float32)
+            vectors = np.asarray(model.encode([prompt + dataset.queries[query_ids[p]] for p in part]),
+                                 dtype=np.float32)
             if out is None:
                 out = np.empty((len(query_ids), vectors.shape[1]), dtype=np.float32)
             out[part] = vectors
@@ -164,25 +177,24 @@ def store(db, outcome: EvaluationOutcome, job_id: int | None = None, run_id: int
         per_query=outcome.per_query, details=outcome.details, job_id=job_id, run_id=run_id)
 
 
-def run_evaluation(db_path, model: str, dataset_spec: str, split: str = "test", *, job_id: int | None = None,
-                   instruction: str | None = None, pooling: str | None = None, max_length: int | None = None,
+def run_evaluation(db_path, settings: EvalSettings, *, job_id: int | None = None,
                    run_id: int | None = None) -> EvaluationOutcome:
     """The `eval` command: one evaluation as a job (progress in the jobs table), stored when done."""
     from studio.jobs import JobContext
 
-    args = {"model": model, "dataset": dataset_spec, "split": split, "instruction": instruction,
-            "pooling": pooling, "max_length": max_length}
-    job = JobContext.for_command(db_path, job_id, "eval", args)
+    settings.validate()
+    job = JobContext.for_command(db_path, job_id, "eval", settings.to_dict())
     db = job.db
     try:
-        dataset = load_dataset(db, dataset_spec, split)
-        use_instructions = trained_with_instructions(db, model)
-        outcome = evaluate(model, dataset, use_instructions=use_instructions, instruction=instruction,
-                           pooling=pooling, max_length=max_length,
+        dataset = load_dataset(db, settings.dataset_spec, settings.split)
+        outcome = evaluate(settings.model, dataset, instruction=choose_instruction(db, settings, dataset),
+                           exclude_identical_ids=not settings.keep_identical_ids, pooling=settings.pooling,
+                           max_length=settings.max_length,
                            progress=lambda done, total, message: job.progress(done, total, message),
                            should_stop=job.cancel_requested)
-        if run_id is None and dataset_spec.startswith("heldout:run-"):
-            run_id = int(dataset_spec.removeprefix("heldout:run-"))
+        outcome.details["settings"] = settings.to_dict()
+        if run_id is None and settings.heldout_run is not None:
+            run_id = settings.heldout_run
         evaluation_id = store(db, outcome, job_id=job.job_id, run_id=run_id)
     except embedding_cache.EncodingCancelled:
         job.cancelled()
@@ -199,28 +211,21 @@ def run_evaluation(db_path, model: str, dataset_spec: str, split: str = "test", 
     return outcome
 
 
-def launch_evaluation(db_path, model: str, dataset_spec: str, split: str = "test", *,
-                      instruction: str | None = None, max_length: int | None = None) -> int:
-    """Start `python -m studio eval …` in the background; return its job id."""
+def launch_evaluation(db_path, settings: EvalSettings) -> int:
+    """Start `python -m studio eval …` (its flags derived from `settings`) in the background; return its job id."""
     from studio.jobs import launch
 
-    argv = ["eval", "--model", model]
-    argv += ["--heldout-run", dataset_spec.removeprefix("heldout:run-")] if dataset_spec.startswith("heldout:run-") \
-        else ["--beir", dataset_spec, "--split", split]
-    if instruction:
-        argv += ["--instruction", instruction]
-    if max_length:
-        argv += ["--max-length", str(max_length)]
-    args = {"model": model, "dataset": dataset_spec, "split": split}
-    return launch(db_path, "eval", argv, args=args)
+    settings.validate()
+    return launch(db_path, "eval", settings.job_argv(), args=settings.to_dict())
 
 
 def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True) -> dict:
     """Metrics of a finished run's model on its held-out examples, stored in evaluations.
 
     Called by the trainer at the end of each run. The base model is evaluated on the same set too
-    (stored with the same run id) so the run shows what training changed. Returns the fine-tuned
-    model's metrics, or {} when the run kept no held-out examples."""
+    (stored with the same run id, its role "base" beside the run's "fine-tuned") so the run shows
+    what training changed. Returns the fine-tuned model's metrics, or {} when the run kept no
+    held-out examples."""
     from studio.evaluation.heldout import heldout_ids, run_row
 
     db = open_db(db_path)
@@ -230,18 +235,21 @@ def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True) -> dic
     dataset = heldout_dataset(db, run_id)
     config = run["config"]
     max_length = config.get("max_length")
-    outcome = evaluate(run["out_dir"], dataset, use_instructions=bool(config.get("use_instructions", True)),
-                       max_length=max_length)
+    tuned = instructions.choose(run["out_dir"], dataset,
+                                trained_with_instructions=bool(config.get("use_instructions", True)))
+    outcome = evaluate(run["out_dir"], dataset, instruction=tuned, max_length=max_length)
+    outcome.details["role"] = "fine-tuned"
     store(db, outcome, run_id=run_id)
     if include_base and run.get("base_model"):
         try:
-            base = evaluate(run["base_model"], dataset, use_instructions=False, max_length=max_length)
+            base = evaluate(run["base_model"], dataset, max_length=max_length)
         except (StudioError, OSError) as error:  # e.g. a hub id with no network: the run's own result stands
             outcome.details["base_error"] = str(error)
         else:
+            base.details["role"] = "base"
             store(db, base, run_id=run_id)
     return dict(outcome.metrics)
 
 
-__all__ = ["EvaluationOutcome", "evaluate", "evaluate_run_heldout", "launch_evaluation", "load_dataset",
-           "run_evaluation", "HELDOUT_SPLIT", "heldout_dataset_name"]
+__all__ = ["EvaluationOutcome", "evaluate", "evaluate_run_heldout", "expects_instructions", "launch_evaluation",
+           "load_dataset", "run_evaluation", "HELDOUT_SPLIT", "heldout_dataset_name"]

@@ -12,13 +12,10 @@ import gradio as gr
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from storage import evaluations as evaluation_rows
-from storage import jobs as job_rows
 from storage.db import open_db
-from studio import jobs
 from studio.config import data_dir
 from studio.errors import StudioError
-from studio.evaluation import compare
+from studio.evaluation import choices, compare, side_by_side
 
 HELP = (
     "**How it works.** Pick **model A** (the reference, e.g. the base `minilm`) and **model B** (e.g. a "
@@ -26,51 +23,58 @@ HELP = (
     "the server (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`), or a zip of one uploaded here. "
     "**Compare** evaluates both in the background (document embeddings are cached, so a second look is "
     "quick) and shows their metrics, the queries where B wins or loses most, and both top-10 lists for "
-    "any query. Deltas are B − A."
+    "any query. Deltas are B − A. Each model's queries get the instruction it ships with (its saved query "
+    "prompt, or on a run's held-out set each query's own task instruction) unless you type another."
 )
 EMPTY = ("**Nothing compared yet.** Choose two models and a dataset above, then press **Compare**. "
          "No fine-tuned model yet? Train one in the *Train* tab; its held-out set appears here by itself.")
+INSTRUCTION_HELP = "Empty: the model's own (shown below). Typed: replaces it for every query."
 MAX_QUERY_CHOICES = 1000
 ORDERS = ["largest change", "wins first", "losses first"]
 PER_QUERY_HEADERS = ["query id", "query", "nDCG@10 A", "nDCG@10 B", "Δ (B − A)"]
-HISTORY_HEADERS = ["id", "run", "model", "dataset", "split", "nDCG@10", "MRR@10", "Recall@10", "when (UTC)"]
+HISTORY_HEADERS = ["id", "run", "model", "dataset", "split", "instruction", "nDCG@10", "MRR@10", "Recall@10",
+                   "when (UTC)"]
 COLORS = {"query": "#d62728", "relevant document": "#2ca02c", "other document": "#b0b7c3"}
 
 
-def _choices(db_path):
+def _lists(db_path, model_a, model_b, dataset, seen_run) -> choices.Lists:
+    return choices.lists(open_db(db_path), model_a, model_b, dataset, seen_run)
+
+
+def refresh_lists(db_path, model_a, model_b, dataset, seen_run):
+    """Fresh dropdowns; a run finished since the last look becomes B, on its own held-out set."""
+    found = _lists(db_path, model_a, model_b, dataset, seen_run)
+    return (gr.update(choices=found.models, value=found.model_a), gr.update(choices=found.models, value=found.model_b),
+            gr.update(choices=found.datasets, value=found.dataset),
+            gr.update(value=found.empty_note or "", visible=bool(found.empty_note)), found.newest_run)
+
+
+def defaults(db_path, model_a, model_b, spec):
+    """Under each instruction box: what that model's queries get when the box is left empty."""
     db = open_db(db_path)
-    return compare.model_choices(db), compare.dataset_choices(db)
+    return tuple(f"Default for {label}: {compare.default_instruction(db, model, spec)}" if model else ""
+                 for label, model in (("A", model_a), ("B", model_b)))
 
 
-def refresh_lists(db_path, model_a, model_b, dataset):
-    models, datasets = _choices(db_path)
-    values = [value for _, value in models]
-    default_b = next((value for value in values if value not in compare.BASE_MODELS), None)
-    return (gr.update(choices=models, value=model_a or "minilm"),
-            gr.update(choices=models, value=model_b or default_b),
-            gr.update(choices=datasets, value=dataset or (datasets[0][1] if datasets else None)))
-
-
-def open_tab(db_path, state, model_a, model_b, spec, split):
+def open_tab(db_path, state, model_a, model_b, spec, split, seen_run):
     """Coming to the tab: fresh lists (a run may have finished or the demo been loaded since the page
     opened), and with nothing shown yet, the chosen pair at once if both are already evaluated on the
     chosen dataset (e.g. the demo's pre-computed comparison). Nothing is evaluated from here."""
-    lists = refresh_lists(db_path, model_a, model_b, spec)
+    lists = refresh_lists(db_path, model_a, model_b, spec, seen_run)
     history = compare.stored_rows(open_db(db_path))
-    unchanged = (state, gr.update(), gr.update())
-    chosen = [update["value"] for update in lists]
+    unchanged = (state, gr.update(), gr.update()) + _no_results()
+    chosen = [update["value"] for update in lists[:3]]
     if state or not all(chosen):
         return (*lists, history, *unchanged)
     model_a, model_b, spec = chosen
     try:
-        dataset = _dataset(db_path, spec, split)
-        db = open_db(db_path)
-        stored = model_a != model_b and all(compare.find_evaluation(db, model, dataset, spec) for model in (model_a, model_b))
+        comparison = compare.start(db_path, compare.SideRequest(model_a), compare.SideRequest(model_b), spec,
+                                   split or "test", launch_missing=False)
     except Exception:  # e.g. a folder that is gone: the person sees why when they press Compare
-        stored = False
-    if not stored:
+        comparison = None
+    if comparison is None:
         return (*lists, history, *unchanged)
-    return (*lists, history, *start(db_path, model_a, model_b, spec, split))
+    return (*lists, history, *_shown(db_path, comparison))
 
 
 def keep_upload(file_path):
@@ -90,90 +94,61 @@ def _dataset(db_path, spec, split):
     return compare.cached_dataset(open_db(db_path), spec, (split or "test").strip())
 
 
-def start(db_path, model_a, model_b, spec, split):
-    """Find stored evaluations of both models or start jobs for them; the timer takes it from there."""
+def start(db_path, model_a, instruction_a, none_a, model_b, instruction_b, none_b, spec, split):
+    """Find stored evaluations of both models or start jobs for them; the timer takes it from there.
+
+    A refused start clears what an earlier comparison left on screen, so no stale figures stand under
+    the warning."""
     try:
-        if not model_a or not model_b:
-            raise StudioError("choose both model A and model B")
-        if model_a == model_b:
-            raise StudioError("choose two different models to compare")
-        dataset = _dataset(db_path, spec, split)
-        db = open_db(db_path)
-        sides = [compare.prepare_side(db, db_path, model, dataset, spec, dataset.split) for model in (model_a, model_b)]
+        comparison = compare.start(db_path, compare.SideRequest(model_a, instruction_a, none_a),
+                                   compare.SideRequest(model_b, instruction_b, none_b), spec, split)
     except StudioError as error:
-        return None, f"⚠️ {error}", gr.update(active=False)
+        return (None, f"⚠️ {error}", gr.update(active=False)) + _cleared()
     except Exception as error:  # e.g. an unreadable dataset file: say so, keep the tab alive
-        return None, f"⚠️ Could not start the comparison ({error.__class__.__name__}: {error}).", gr.update(active=False)
-    state = {"spec": spec, "split": dataset.split, "models": [model_a, model_b],
-             "evaluations": [side.evaluation["id"] if side.evaluation else None for side in sides],
-             "jobs": [side.job_id for side in sides]}
-    notes = "".join(f"\n\n⚠️ {w}" for w in dataset.warnings)
-    return state, _status(db_path, state) + notes, gr.update(active=True)
+        return ((None, f"⚠️ Could not start the comparison ({error.__class__.__name__}: {error}).",
+                 gr.update(active=False)) + _cleared())
+    return _shown(db_path, comparison)
 
 
-def _status(db_path, state) -> str:
-    db = open_db(db_path)
-    lines = []
-    for label, model, evaluation_id, job_id in zip("AB", state["models"], state["evaluations"], state["jobs"]):
-        if evaluation_id:
-            lines.append(f"**{label}** `{model}`: ready.")
-            continue
-        job = job_rows.get_job(db, job_id)
-        if job["state"] in ("queued", "running"):
-            share = f"{100 * (job['progress'] or 0):.0f}%"
-            lines.append(f"**{label}** `{model}`: evaluating, {share} — {job['message'] or 'starting'}")
-        else:
-            lines.append(f"**{label}** `{model}`: {job['state']} — {job['error'] or job['message'] or ''}")
-    return "\n\n".join(lines)
+def _shown(db_path, comparison):
+    """(state, status, timer, results…) for a comparison in any state."""
+    status = "\n\n".join(compare.status_lines(comparison))
+    if comparison.state == compare.FAILED:
+        return (comparison, status, gr.update(active=False)) + _cleared()
+    if comparison.state == compare.WAITING:
+        return (comparison, status, gr.update(active=True)) + _cleared()
+    return ((comparison, status, gr.update(active=False)) + results(db_path, comparison, ORDERS[0])
+            + (gr.update(visible=True), compare.stored_rows(open_db(db_path))))
 
 
 def poll(db_path, state):
     """Advance waiting jobs; when both sides have evaluations, stop the timer and show everything."""
     if not state:
         return (state, gr.update(), gr.update(active=False)) + _no_results()
-    db = open_db(db_path)
-    jobs.reap(db)
-    failed = False
-    for position, job_id in enumerate(state["jobs"]):
-        if state["evaluations"][position] or not job_id:
-            continue
-        job = job_rows.get_job(db, job_id)
-        if job["state"] == "done":
-            found = evaluation_rows.evaluation_for_job(db, job_id)
-            state["evaluations"][position] = found["id"] if found else None
-            failed = failed or found is None
-        elif job["state"] in ("failed", "cancelled", "interrupted"):
-            failed = True
-    status = _status(db_path, state)
-    if failed:
-        return (state, status + "\n\nFix the problem above and press **Compare** again.",
-                gr.update(active=False)) + _no_results()
-    if not all(state["evaluations"]):
-        return (state, status, gr.update(active=True)) + _no_results()
-    return (state, status, gr.update(active=False)) + results(db_path, state, ORDERS[0]) + (
-        gr.update(visible=True), compare.stored_rows(db))
+    return _shown(db_path, compare.advance(db_path, state))
 
 
 def _no_results():
     return (gr.update(),) * 7
 
 
-def _evaluations(db_path, state):
-    db = open_db(db_path)
-    return [evaluation_rows.get_evaluation(db, evaluation_id) for evaluation_id in state["evaluations"]]
+def _cleared():
+    """The results area emptied and hidden (a comparison that is not ready shows no figures)."""
+    return (None, None, None, gr.update(choices=[], value=None), "", gr.update(visible=False), gr.update())
 
 
-def results(db_path, state, order):
-    """Metrics table, bar chart, per-query table and the query picker."""
+def results(db_path, comparison, order):
+    """Metrics table, bar chart, per-query table, the query picker and the summary line."""
     try:
-        a, b = _evaluations(db_path, state)
-        dataset = _dataset(db_path, state["spec"], state["split"])
+        a, b = compare.evaluations(open_db(db_path), comparison)
+        dataset = _dataset(db_path, comparison.spec, comparison.split)
     except StudioError as error:
         return (gr.update(), gr.update(), gr.update(), gr.update(), f"⚠️ {error}")
     metric_rows = compare.metrics_rows(a, b)
+    names = [side.model for side in comparison.sides]
     figure = go.Figure([
-        go.Bar(name=f"A · {_short(state['models'][0])}", x=[r[0] for r in metric_rows], y=[r[1] for r in metric_rows]),
-        go.Bar(name=f"B · {_short(state['models'][1])}", x=[r[0] for r in metric_rows], y=[r[2] for r in metric_rows]),
+        go.Bar(name=f"A · {_short(names[0])}", x=[r[0] for r in metric_rows], y=[r[1] for r in metric_rows]),
+        go.Bar(name=f"B · {_short(names[1])}", x=[r[0] for r in metric_rows], y=[r[2] for r in metric_rows]),
     ])
     figure.update_layout(barmode="group", yaxis_range=[0, 1], height=320, margin=dict(l=40, r=10, t=30, b=40),
                          legend=dict(orientation="h", y=1.12))
@@ -187,11 +162,11 @@ def results(db_path, state, order):
             gr.update(choices=query_choices, value=None), summary)
 
 
-def reorder(db_path, state, order):
-    if not state or not all(state.get("evaluations") or [None]):
+def reorder(db_path, comparison, order):
+    if not comparison or comparison.state != compare.READY:
         return gr.update()
-    a, b = _evaluations(db_path, state)
-    return compare.per_query_rows(a, b, _dataset(db_path, state["spec"], state["split"]), order)
+    a, b = compare.evaluations(open_db(db_path), comparison)
+    return compare.per_query_rows(a, b, _dataset(db_path, comparison.spec, comparison.split), order)
 
 
 def _short(model: str) -> str:
@@ -220,10 +195,11 @@ def _hits_html(title: str, hits: list, with_change: bool) -> str:
 
 def search(db_path, state, query_id, typed, instruction, progress=gr.Progress()):
     """Both top-10 lists for a typed query, or for a query picked from the set."""
-    if not state or not state.get("models"):
+    if not state:
         return "Press **Compare** first.", "", ""
+    names = [side.model for side in state.sides]
     try:
-        dataset = _dataset(db_path, state["spec"], state["split"])
+        dataset = _dataset(db_path, state.spec, state.split)
         text = (typed or "").strip()
         chosen_id = None
         if not text and query_id:
@@ -231,8 +207,8 @@ def search(db_path, state, query_id, typed, instruction, progress=gr.Progress())
         if not text:
             raise StudioError("type a query or pick one from the dataset")
         progress(0, desc="Encoding the query with both models")
-        hits_a, hits_b = compare.side_by_side(open_db(db_path), state["models"][0], state["models"][1], dataset,
-                                              text, chosen_id, instruction)
+        hits_a, hits_b = side_by_side.side_by_side(names[0], names[1], dataset, text,
+                                                   compare.query_instructions(state, instruction), chosen_id)
     except StudioError as error:
         return f"⚠️ {error}", "", ""
     except Exception as error:  # a model that fails to load or encode: say so, keep the tab alive
@@ -243,8 +219,8 @@ def search(db_path, state, query_id, typed, instruction, progress=gr.Progress())
         heading += f" — {sum(1 for g in judged.values() if g > 0)} relevant document(s) in the qrels."
     else:
         heading += " — a typed query has no relevance marks."
-    return (heading, _hits_html(f"A · {_short(state['models'][0])}", hits_a, False),
-            _hits_html(f"B · {_short(state['models'][1])}", hits_b, True))
+    return (heading, _hits_html(f"A · {_short(names[0])}", hits_a, False),
+            _hits_html(f"B · {_short(names[1])}", hits_b, True))
 
 
 def search_picked(db_path, state, query_id, instruction, progress=gr.Progress()):
@@ -261,17 +237,16 @@ def pick_row(db_path, state, evt: gr.SelectData):
 
 
 def projection(db_path, state, progress=gr.Progress()):
-    if not state or not state.get("models"):
+    if not state:
         return None, "Press **Compare** first."
     try:
-        db = open_db(db_path)
-        dataset = _dataset(db_path, state["spec"], state["split"])
-        sample = compare.projection_sample(dataset)
-        figure = make_subplots(rows=1, cols=2, subplot_titles=[f"{label} · {_short(model)}" for label, model
-                                                               in zip("AB", state["models"])])
-        for column, model in enumerate(state["models"], start=1):
-            progress((column - 1) / 2, desc=f"Projecting with {_short(model)}")
-            points = compare.project(db, model, dataset, sample)
+        dataset = _dataset(db_path, state.spec, state.split)
+        sample = side_by_side.projection_sample(dataset)
+        figure = make_subplots(rows=1, cols=2, subplot_titles=[f"{side.label} · {_short(side.model)}"
+                                                               for side in state.sides])
+        for column, side in enumerate(state.sides, start=1):
+            progress((column - 1) / 2, desc=f"Projecting with {_short(side.model)}")
+            points = side_by_side.project(side.model, dataset, sample, side.instruction)
             for kind, colour in COLORS.items():
                 chosen = [i for i, k in enumerate(points.kinds) if k == kind]
                 figure.add_trace(go.Scatter(
@@ -291,26 +266,39 @@ def projection(db_path, state, progress=gr.Progress()):
 
 def build(ctx) -> None:
     db_path = ctx.db_path
-    models, datasets = _choices(db_path)
-    values = [value for _, value in models]
+    first = _lists(db_path, None, None, None, None)
     state = gr.State(None)
+    seen_run = gr.State(first.newest_run)   # the newest finished run the lists know of
     gr.Markdown(HELP, elem_classes=["help-text"])
     with gr.Row():
-        model_a = gr.Dropdown(models, value="minilm", label="Model A (reference)", allow_custom_value=True,
-                              info="A base model, a run, or a model folder path")
-        model_b = gr.Dropdown(models, value=next((v for v in values if v not in compare.BASE_MODELS), None),
-                              label="Model B (challenger)", allow_custom_value=True,
-                              info="Usually a finished training run")
+        with gr.Column():
+            model_a = gr.Dropdown(first.models, value=first.model_a, label="Model A (reference)",
+                                  allow_custom_value=True, info="A base model, a run, or a model folder path",
+                                  elem_id="compare-model-a")
+            instruction_a = gr.Textbox(label="Instruction for A", placeholder="the model's own", info=INSTRUCTION_HELP,
+                                       elem_id="compare-instruction-a")
+            none_a = gr.Checkbox(False, label="No instruction for A", elem_id="compare-none-a")
+            default_a = gr.Markdown("", elem_classes=["help-text"], elem_id="compare-default-a")
+        with gr.Column():
+            model_b = gr.Dropdown(first.models, value=first.model_b, label="Model B (challenger)",
+                                  allow_custom_value=True, info="Usually a finished training run",
+                                  elem_id="compare-model-b")
+            instruction_b = gr.Textbox(label="Instruction for B", placeholder="the model's own", info=INSTRUCTION_HELP,
+                                       elem_id="compare-instruction-b")
+            none_b = gr.Checkbox(False, label="No instruction for B", elem_id="compare-none-b")
+            default_b = gr.Markdown("", elem_classes=["help-text"], elem_id="compare-default-b")
     with gr.Row():
-        dataset = gr.Dropdown(datasets, value=datasets[0][1] if datasets else None, label="Dataset",
-                              allow_custom_value=True, scale=3,
-                              info="A run's held-out set, or type the path of a BEIR folder on the server")
+        dataset = gr.Dropdown(first.datasets, value=first.dataset, label="Dataset", allow_custom_value=True, scale=3,
+                              info="A run's held-out set, or type the path of a BEIR folder on the server",
+                              elem_id="compare-dataset")
         split = gr.Textbox("test", label="Split", scale=1, info="qrels/<split>.tsv of a BEIR folder")
         upload = gr.File(label="…or upload a BEIR zip", file_types=[".zip"], type="filepath", scale=2, height=120)
+    empty_note = gr.Markdown(first.empty_note or "", visible=bool(first.empty_note), elem_classes=["empty-state"],
+                             elem_id="compare-empty-datasets")
     with gr.Row():
         compare_button = gr.Button("Compare", variant="primary")
         refresh_button = gr.Button("Refresh lists")
-    status = gr.Markdown(EMPTY, elem_classes=["empty-state"])
+    status = gr.Markdown(EMPTY, elem_classes=["empty-state"], elem_id="compare-status")
     timer = gr.Timer(1.0, active=False)
 
     with gr.Column(visible=False) as results_box:  # shown once both evaluations are ready
@@ -329,8 +317,9 @@ def build(ctx) -> None:
         with gr.Row():
             query_pick = gr.Dropdown([], label="Pick a query of the dataset", scale=3)
             typed = gr.Textbox(label="…or type a query", scale=3, placeholder="e.g. do statins lower cholesterol?")
-            instruction = gr.Textbox(label="Instruction (optional)", scale=2,
-                                     info="Used only by models trained with instructions")
+            instruction = gr.Textbox(label="Task instruction for a typed query", scale=2,
+                                     info="For a side whose queries get their own task instruction; the others "
+                                          "keep theirs")
         search_button = gr.Button("Search with both models")
         query_heading = gr.Markdown("")
         with gr.Row():
@@ -348,13 +337,17 @@ def build(ctx) -> None:
 
     results_outputs = [metrics_table, metrics_plot, per_query, query_pick, summary, results_box, history]
     search_outputs = [query_heading, list_a, list_b]
-    compare_button.click(partial(start, db_path), [model_a, model_b, dataset, split], [state, status, timer])
+    list_outputs = [model_a, model_b, dataset, empty_note, seen_run]
+    compare_button.click(partial(start, db_path), [model_a, instruction_a, none_a, model_b, instruction_b, none_b,
+                                                   dataset, split], [state, status, timer] + results_outputs)
     timer.tick(partial(poll, db_path), [state], [state, status, timer] + results_outputs, show_progress="hidden")
-    refresh_button.click(partial(refresh_lists, db_path), [model_a, model_b, dataset], [model_a, model_b, dataset])
+    refresh_button.click(partial(refresh_lists, db_path), [model_a, model_b, dataset, seen_run], list_outputs)
     refresh_button.click(lambda: compare.stored_rows(open_db(db_path)), None, [history])
+    gr.on([model_a.change, model_b.change, dataset.change, ctx.blocks.load], partial(defaults, db_path),
+          [model_a, model_b, dataset], [default_a, default_b], show_progress="hidden", api_visibility="private")
     upload.upload(keep_upload, [upload], [dataset])
-    ctx.tab.select(partial(open_tab, db_path), [state, model_a, model_b, dataset, split],
-                   [model_a, model_b, dataset, history, state, status, timer], show_progress="hidden",
+    ctx.tab.select(partial(open_tab, db_path), [state, model_a, model_b, dataset, split, seen_run],
+                   list_outputs + [history, state, status, timer] + results_outputs, show_progress="hidden",
                    api_visibility="private")
     order.change(partial(reorder, db_path), [state, order], [per_query])
     search_button.click(partial(search, db_path), [state, query_pick, typed, instruction], search_outputs)
