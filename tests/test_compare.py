@@ -95,3 +95,21 @@ def test_model_and_dataset_choices_list_finished_runs_and_heldout_sets(db_path, 
     values = [value for _, value in choices.model_choices(db)]
     assert values[:2] == ["minilm", "smollm2"] and encoders[0] in values and encoders[1] not in values
     assert [value for _, value in choices.dataset_choices(db)] == ["heldout:run-1"]
+
+
+def test_compare_finds_a_runs_heldout_evaluation_stored_with_the_models_own_max_length(db_path, tmp_path, encoders):
+    import shutil
+
+    from studio.evaluation import evaluate_run_heldout
+    from studio.evaluation.heldout import heldout_dataset
+    from tests.test_evaluation_runner import make_run_with_heldout
+
+    model = shutil.copytree(encoders[0], tmp_path / "run-out")
+    (model / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
+    run_id, _ = make_run_with_heldout(db_path, str(model), encoders[1], {"max_length": 64})
+    evaluate_run_heldout(db_path, run_id)
+    db = open_db(db_path)
+    spec = f"heldout:run-{run_id}"
+    dataset = heldout_dataset(db, run_id)
+    found = compare.find_evaluation(db, compare.side_settings(compare.SideRequest(str(model)), spec, "test"), dataset)
+    assert found is not None and found["run_id"] == run_id  # Compare shows the run's own figure, not a new one

@@ -182,3 +182,47 @@ def test_eval_command_on_a_runs_heldout_set_uses_its_instructions(db_path, tiny_
     assert stored["run_id"] == run_id and stored["details"]["instruction_source"] == "per query"
     assert main(["eval", "--model", tiny_encoder, "--heldout-run", "999", "--db", str(db_path)]) == 2
     assert "training run 999 does not exist" in capsys.readouterr().err
+
+
+def test_a_document_with_the_query_id_is_left_out_of_its_ranking_unless_asked(tmp_path, tiny_encoder, db_path,
+                                                                              capsys):
+    # As in ArguAna: each query is itself a corpus document, which would otherwise rank first.
+    docs = {"a1": ("", "Cats purr when they are content."), "a2": ("", "Dogs bark at strangers."),
+            "a3": ("", "Cats purr when they are content, say owners.")}
+    folder = write_beir(tmp_path / "arguana-like", docs=docs,
+                        queries={"a1": "Cats purr when they are content.", "a2": "Dogs bark at strangers."},
+                        qrels={"test": [("a1", "a3", 1), ("a2", "a3", 0)]})
+    args = ["eval", "--model", tiny_encoder, "--beir", str(folder), "--json", "--db", str(db_path)]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out.strip())
+    assert printed["excluded_identical_ids"] == 2
+    stored = evaluation_rows.get_evaluation(open_db(db_path), printed["evaluation_id"])
+    for query_id in ("a1", "a2"):
+        assert query_id not in [doc for doc, _ in stored["per_query"][query_id]["top"]]
+    assert stored["per_query"]["a1"]["recall_at_1"] == 1.0  # its one relevant document moves up to first
+    assert main(args + ["--keep-identical-ids"]) == 0
+    kept = json.loads(capsys.readouterr().out.strip())
+    assert kept["excluded_identical_ids"] == 0
+    top = evaluation_rows.get_evaluation(open_db(db_path), kept["evaluation_id"])["per_query"]["a1"]["top"]
+    assert top[0][0] == "a1"  # the query's own text is its own best match
+
+
+def test_queries_get_the_models_saved_prompt_unless_told_otherwise(tmp_path, tiny_encoder, db_path, capsys):
+    import shutil
+
+    model = shutil.copytree(tiny_encoder, tmp_path / "with-prompt")
+    (model / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "Instruct: Find the animal fact\nQuery: ", "document": ""}}))
+    folder = write_beir(tmp_path / "toy")
+
+    def evaluated(*flags):
+        assert main(["eval", "--model", str(model), "--beir", str(folder), "--json", "--db", str(db_path), *flags]) == 0
+        printed = json.loads(capsys.readouterr().out.strip())
+        return printed["query_instruction"], printed["instruction_source"], printed["ndcg_at_10"]
+
+    saved = evaluated()
+    assert saved[:2] == ("Find the animal fact", "saved prompt")
+    assert evaluated("--instruction", "Find the rock fact")[:2] == ("Find the rock fact", "given")
+    assert evaluated("--no-instruction")[:2] == (None, "none")
+    # The saved prompt is really written before each query: the same text typed gives the same figures.
+    assert evaluated("--instruction", "Find the animal fact")[2] == saved[2]
