@@ -13,15 +13,12 @@ import tempfile
 from pathlib import Path
 
 from studio.jobs import lower_priority
+from tests.outside import scifact_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOWEST = 19
 
 _running: dict = {}
-
-
-def scifact_dir() -> Path:
-    return Path(os.environ.get("STUDIO_SCIFACT_DIR") or REPO_ROOT.parent / "shared" / "eval" / "scifact")
 
 
 def start() -> None:

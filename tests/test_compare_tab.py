@@ -8,8 +8,12 @@ from storage import evaluations as evaluation_rows
 from storage import jobs as job_rows
 from storage.db import open_db
 from storage.examples import insert_examples
+from tests.outside import launch_chromium, playwright_api
 from tests.studio_server import running_studio
 from tests.tiny_models import build_tiny_encoder
+
+browser = playwright_api()
+expect, sync_playwright = browser.expect, browser.sync_playwright
 
 TOPICS = [
     ("what sound does a cat make", "Cats purr and meow when they are content.", "Dogs bark at strangers."),
@@ -17,11 +21,6 @@ TOPICS = [
     ("why do volcanoes erupt", "Volcanoes erupt when rising magma breaks the crust.", "Mountains are tall."),
     ("is coffee bad for sleep", "Caffeine blocks adenosine and delays sleep.", "Coffee is grown in Brazil."),
 ]
-
-
-def chromium(playwright):
-    return playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
 
 
 @pytest.fixture
@@ -38,11 +37,9 @@ def studio_with_a_run(isolated_data_dir):
 
 
 def test_compare_shows_metrics_per_query_table_and_side_by_side_lists(studio_with_a_run):
-    from playwright.sync_api import expect, sync_playwright
-
     studio = studio_with_a_run
     with sync_playwright() as playwright:
-        browser = chromium(playwright)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(studio.url)
         page.get_by_role("tab", name="6 · Compare").click()
@@ -70,10 +67,8 @@ def test_compare_shows_metrics_per_query_table_and_side_by_side_lists(studio_wit
 
 
 def test_compare_explains_what_is_missing_instead_of_failing(isolated_data_dir):
-    from playwright.sync_api import expect, sync_playwright
-
     with running_studio(isolated_data_dir) as studio, sync_playwright() as playwright:
-        browser = chromium(playwright)
+        browser = launch_chromium(playwright)
         page = browser.new_page()
         page.goto(studio.url)
         page.get_by_role("tab", name="6 · Compare").click()

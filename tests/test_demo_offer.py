@@ -9,8 +9,9 @@ import pytest
 from storage.db import open_db
 from studio.demo.loader import demo_examples
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
+from tests.outside import launch_chromium, playwright_api as require_browser
+
+playwright_api = require_browser()
 SHOTS = os.environ.get("STUDIO_SHOTS_DIR")  # set it to keep screenshots of what the test saw
 
 
@@ -35,11 +36,8 @@ def studio_url(db_path):
 
 @pytest.fixture
 def page():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser = launch_chromium(driver)
         yield browser.new_page(viewport={"width": 1280, "height": 900})
         browser.close()
 

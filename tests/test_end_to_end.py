@@ -20,9 +20,10 @@ from studio.config import REPO_ROOT
 from tests.studio_server import running_studio
 from tests.tiny_models import build_tiny_encoder
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from tests.outside import launch_chromium, playwright_api as require_browser
+
+playwright_api = require_browser()
 expect = playwright_api.expect
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -56,16 +57,13 @@ def _wait_db(page, db_path, sql: str, at_least: int, timeout_s: float) -> int:
 
 
 def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     shots = Path(os.environ.get("STUDIO_SHOTS_DIR") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     base_model = build_tiny_encoder(isolated_data_dir / "models" / "tiny-base")
     env = {"OPENAI_BASE_URL": fake_endpoint, "OPENAI_API_KEY": "sk-e2e-test", "STUDIO_LLM_MODEL": "fake-model"}
     with running_studio(isolated_data_dir, env=env) as studio, playwright_api.sync_playwright() as driver:
         db_path = studio.db_path
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser = launch_chromium(driver)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
