@@ -1,12 +1,14 @@
 """The Compare tab in a launched studio, driven in headless Chromium as a person would."""
 
 import json
+import os
+import re
 
 import pytest
 
 from storage import evaluations as evaluation_rows
 from storage import jobs as job_rows
-from storage.db import open_db
+from storage.db import now, open_db
 from storage.examples import insert_examples
 from tests.outside import launch_chromium, playwright_api
 from tests.studio_server import running_studio
@@ -23,30 +25,58 @@ TOPICS = [
 ]
 
 
+SHOTS = os.environ.get("STUDIO_SHOTS_DIR")  # set it to keep screenshots of what the tests saw
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
+
+
+def add_run(db, folder, name: str, topics=TOPICS) -> int:
+    """A finished run as the trainer leaves it: its model folder and its held-out examples."""
+    model = build_tiny_encoder(folder)
+    rows = [{"family": "short-long", "language": "English", "instruction": "Find the passage that answers the question.",
+             "query": q, "positive": p, "negative": n, "status": "accepted"} for q, p, n in topics]
+    ids = insert_examples(db, rows).ids
+    cursor = db.execute("INSERT INTO runs (name, base_model, config, out_dir, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        [name, "minilm", json.dumps({"heldout_ids": ids}), str(model), "done", now()])
+    return cursor.lastrowid
+
+
 @pytest.fixture
 def studio_with_a_run(isolated_data_dir):
-    db = open_db(isolated_data_dir / "studio.db")
-    model = build_tiny_encoder(isolated_data_dir / "runs" / "tiny-run")
-    rows = [{"family": "short-long", "language": "English", "instruction": "Find the passage that answers the question.",
-             "query": q, "positive": p, "negative": n, "status": "accepted"} for q, p, n in TOPICS]
-    ids = insert_examples(db, rows).ids
-    db.execute("INSERT INTO runs (name, base_model, config, out_dir, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-               ["tiny-demo", "minilm", json.dumps({"heldout_ids": ids}), str(model), "done", "2026-11-28T07:00:00"])
+    add_run(open_db(isolated_data_dir / "studio.db"), isolated_data_dir / "runs" / "tiny-run", "tiny-demo")
     with running_studio(isolated_data_dir) as studio:
         yield studio
+
+
+def open_compare(playwright, studio):
+    page = launch_chromium(playwright).new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(studio.url)
+    page.get_by_role("tab", name="6 · Compare").click()
+    return page
+
+
+def choose_dataset(page, value: str) -> None:
+    box = page.get_by_label("Dataset", exact=True)
+    box.fill(value)
+    box.press("Enter")
 
 
 def test_compare_shows_metrics_per_query_table_and_side_by_side_lists(studio_with_a_run):
     studio = studio_with_a_run
     with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(studio.url)
-        page.get_by_role("tab", name="6 · Compare").click()
+        page = open_compare(playwright, studio)
         expect(page.get_by_text("Nothing compared yet.")).to_be_visible()
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text("nDCG@10: A")).to_be_visible(timeout=180_000)
         expect(page.get_by_role("gridcell", name="MAP@100")).to_be_visible()
+        # What each model's queries got is said beside it.
+        status = page.locator("#compare-status")
+        expect(status).to_contain_text("A minilm · instruction: none")
+        expect(status).to_contain_text("instruction: each query's own task instruction")
 
         page.get_by_role("gridcell", name="why do volcanoes erupt").first.click()
         expect(page.get_by_text("vs A")).to_be_visible(timeout=60_000)
@@ -54,6 +84,7 @@ def test_compare_shows_metrics_per_query_table_and_side_by_side_lists(studio_wit
         heads = page.locator("h4")
         expect(heads.filter(has_text="A · minilm")).to_be_visible()
         expect(heads.filter(has_text="B · tiny-run")).to_be_visible()
+        shot(page, "compare-results.png")
 
         db = open_db(studio.db_path)
         stored = evaluation_rows.list_evaluations(db)
@@ -61,17 +92,76 @@ def test_compare_shows_metrics_per_query_table_and_side_by_side_lists(studio_wit
         jobs_before = len(job_rows.list_jobs(db, kind="eval"))
         # A second comparison reuses the stored evaluations: no new jobs.
         page.get_by_role("button", name="Compare", exact=True).click()
-        expect(page.get_by_text("`minilm`: ready").or_(page.get_by_text("minilm: ready"))).to_be_visible(timeout=30_000)
+        expect(status).to_contain_text("A minilm · instruction: none — ready", timeout=30_000)
         assert len(job_rows.list_jobs(db, kind="eval")) == jobs_before
-        browser.close()
+
+        # A bad BEIR path: the warning, and none of the previous comparison's figures under it.
+        choose_dataset(page, str(studio.data_dir / "no-such-folder"))
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(status).to_contain_text("not found", timeout=30_000)
+        expect(page.locator("#compare-summary")).to_be_hidden()
+        expect(page.get_by_role("gridcell", name="MAP@100")).to_be_hidden()
+        shot(page, "compare-bad-path.png")
+        page.context.browser.close()
+
+
+def test_each_model_gets_its_own_instruction_and_a_warning_when_it_gets_none(studio_with_a_run):
+    studio = studio_with_a_run
+    with sync_playwright() as playwright:
+        page = open_compare(playwright, studio)
+        expect(page.locator("#compare-default-b")).to_contain_text("each query's own task instruction", timeout=30_000)
+        expect(page.locator("#compare-default-a")).to_contain_text("none")
+        page.get_by_role("textbox", name=re.compile("^Instruction for A")).fill("Find the passage about nature")
+        page.get_by_label("No instruction for B").check()
+        page.get_by_role("button", name="Compare", exact=True).click()
+        status = page.locator("#compare-status")
+        expect(status).to_contain_text("A minilm · instruction: “Find the passage about nature” (typed)",
+                                       timeout=30_000)
+        expect(status).to_contain_text("B was trained with instructions but is evaluated without any")
+        expect(page.get_by_text("nDCG@10: A")).to_be_visible(timeout=180_000)
+        db = open_db(studio.db_path)
+        used = {row["model"]: (row["details"]["instruction_source"], row["details"]["query_instruction"])
+                for row in evaluation_rows.list_evaluations(db)}
+        assert used == {"minilm": ("given", "Find the passage about nature"),
+                        str(studio.data_dir / "runs" / "tiny-run"): ("none", None)}
+        shot(page, "compare-instructions.png")
+        page.context.browser.close()
+
+
+def test_a_run_finished_since_the_tab_opened_becomes_b_on_its_own_heldout_set(studio_with_a_run):
+    studio = studio_with_a_run
+    with sync_playwright() as playwright:
+        page = open_compare(playwright, studio)
+        expect(page.get_by_label("Model B (challenger)")).to_have_value(re.compile("^run 1"), timeout=30_000)
+        # Run 2 finishes while the tab is open; it trained on run 1's held-out examples.
+        later = [("how do bees dance", "Bees waggle to point at flowers.", "Bees sting."),
+                 ("what is a comet", "A comet is ice and dust with a tail near the sun.", "Stars twinkle."),
+                 ("why is the sea salty", "Rivers carry minerals that build up in the sea.", "Fish swim.")]
+        add_run(open_db(studio.db_path), studio.data_dir / "runs" / "second-run", "second", topics=later)
+        page.get_by_role("button", name="Refresh lists").click()
+        expect(page.get_by_label("Model B (challenger)")).to_have_value(re.compile("^run 2 · second"), timeout=30_000)
+        expect(page.get_by_label("Dataset", exact=True)).to_have_value(re.compile("^held-out set of run 2"))
+        # Run 1's held-out set is marked: it was run 2's training data.
+        page.get_by_label("Dataset", exact=True).click()
+        expect(page.get_by_role("option", name=re.compile("held-out set of run 1.*4 of them trained model B"))
+               ).to_be_visible(timeout=30_000)
+        page.get_by_role("option", name=re.compile("held-out set of run 1")).click()
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(page.locator("#compare-status")).to_contain_text("4 of this dataset's queries were training examples "
+                                                                "of B (run 2)", timeout=30_000)
+        shot(page, "compare-new-run.png")
+        page.context.browser.close()
 
 
 def test_compare_explains_what_is_missing_instead_of_failing(isolated_data_dir):
     with running_studio(isolated_data_dir) as studio, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page()
-        page.goto(studio.url)
-        page.get_by_role("tab", name="6 · Compare").click()
+        page = open_compare(playwright, studio)
+        note = page.locator("#compare-empty-datasets")
+        expect(note).to_contain_text("The dataset list is empty", timeout=30_000)
+        expect(note).to_contain_text("No training run has finished yet")
+        for alternative in ("a BEIR folder", "a BEIR zip", "the held-out set of another run"):
+            expect(note).to_contain_text(alternative)
+        shot(page, "compare-empty.png")
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text("choose both model A and model B")).to_be_visible(timeout=30_000)
-        browser.close()
+        page.context.browser.close()

@@ -110,10 +110,10 @@ def empty_datasets_note(db) -> str | None:
     corpus_line = (f"\n- the queries of a corpus ({', '.join(corpora)}): generate queries for it in the Generate "
                    "tab, accept them, and train with a held-out share" if corpora else "")
     return (f"**The dataset list is empty.** {why}\n\nYou can still compare on:\n"
-            "- a **BEIR folder** on the server: type its path in *Dataset* (`corpus.jsonl`, `queries.jsonl`, "
+            "- **a BEIR folder** on the server: type its path in *Dataset* (`corpus.jsonl`, `queries.jsonl`, "
             "`qrels/<split>.tsv`)\n"
-            "- a **BEIR zip**: upload it beside the list\n"
-            "- the **held-out set of another run**: type `heldout:run-N`" + corpus_line)
+            "- **a BEIR zip**: upload it beside the list\n"
+            "- **the held-out set of another run**: type `heldout:run-N`" + corpus_line)
 
 
 def _corpus_names(db) -> list[str]:

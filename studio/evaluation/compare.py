@@ -103,6 +103,8 @@ def default_instruction(db, model: str, spec: str | None) -> str:
     prompt = instructions.saved_query_prompt(model)
     if prompt:
         return f"its saved query prompt “{instructions.instruction_in_prompt(prompt)}”"
+    if trained_with_instructions(db, model):
+        return "none: the model saves no query prompt, though it was trained with instructions (type one above)"
     return "none (the model saves no query prompt)"
 
 
