@@ -187,8 +187,7 @@ def log_tail(job_id: int, lines: int = 30) -> str:
 
 
 def run_results(db_path, run_id: int) -> list[dict]:
-    import json
+    """The run's evaluations, labelled (base model / this run, dataset, split, instruction) with the change."""
+    from studio.evaluation.run_report import run_results as labelled
 
-    rows = open_db(db_path).query(
-        "SELECT dataset, split, metrics, created_at FROM evaluations WHERE run_id = ? ORDER BY id", [run_id])
-    return [{**row, "metrics": json.loads(row["metrics"] or "{}")} for row in rows]
+    return labelled(open_db(db_path), run_id)
