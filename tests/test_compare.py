@@ -113,3 +113,24 @@ def test_compare_finds_a_runs_heldout_evaluation_stored_with_the_models_own_max_
     dataset = heldout_dataset(db, run_id)
     found = compare.find_evaluation(db, compare.side_settings(compare.SideRequest(str(model)), spec, "test"), dataset)
     assert found is not None and found["run_id"] == run_id  # Compare shows the run's own figure, not a new one
+
+
+def test_an_empty_dataset_list_says_why_and_what_else_to_use(db_path, encoders):
+    db = open_db(db_path)
+    assert "No training run has finished yet" in choices.empty_datasets_note(db)
+    db.execute("INSERT INTO runs (name, base_model, config, out_dir, state, created_at) VALUES "
+               "('small', 'minilm', ?, ?, 'done', 'x')", [json.dumps({"heldout_ids": [], "heldout_share": 0.1}),
+                                                           encoders[0]])
+    note = choices.empty_datasets_note(db)
+    assert "Run 1 held out 0 examples (held-out share 0.1)" in note
+    assert "a BEIR folder" in note and "a BEIR zip" in note and "heldout:run-N" in note
+    assert "the queries of a corpus" not in note
+    # Where the store has corpora (grounded generation), their queries are offered too.
+    db.execute("CREATE TABLE IF NOT EXISTS corpora (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, source TEXT, "
+               "chunk_words INTEGER, overlap_words INTEGER, documents INTEGER DEFAULT 0, passages INTEGER DEFAULT 0, "
+               "created_at TEXT)")
+    db.execute("INSERT INTO corpora (name, source, chunk_words, overlap_words, created_at) "
+               "VALUES ('handbook', 'x', 200, 20, 'x')")
+    assert "the queries of a corpus (handbook)" in choices.empty_datasets_note(db)
+    db.execute("UPDATE runs SET config = ? WHERE id = 1", [json.dumps({"heldout_ids": [1]})])
+    assert choices.empty_datasets_note(db) is None
