@@ -43,9 +43,8 @@ def test_metrics_rows_give_b_minus_a():
     assert rows[0] == ["nDCG@10", 0.5, 0.75, 0.25] and len(rows) == 7
 
 
-def test_side_by_side_marks_relevance_and_rank_changes(tmp_path, db_path, encoders):
+def test_side_by_side_marks_relevance_and_rank_changes(tmp_path, encoders):
     dataset = load_beir(write_beir(tmp_path / "toy"), "test")
-    db = open_db(db_path)
     plain = (QueryInstruction(NONE), QueryInstruction(NONE))
     hits_a, hits_b = side_by_side.side_by_side(encoders[0], encoders[1], dataset, dataset.queries["q1"], plain, "q1",
                                                k=4)
@@ -76,9 +75,8 @@ def test_stored_evaluations_are_found_again_only_for_the_same_model_files(tmp_pa
     assert compare.stored_rows(db)[0][0] == stored_id
 
 
-def test_projection_places_every_sampled_text_for_both_models(tmp_path, db_path, encoders):
+def test_projection_places_every_sampled_text_for_both_models(tmp_path, encoders):
     dataset = load_beir(write_beir(tmp_path / "toy"), "test")
-    db = open_db(db_path)
     sample = side_by_side.projection_sample(dataset, n_queries=3, n_other=2)
     for model in encoders:
         points = side_by_side.project(model, dataset, sample, QueryInstruction(NONE))
