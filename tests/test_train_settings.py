@@ -19,10 +19,11 @@ def _other_value(control, item, base):
         return next(c for c in choices if c not in (default, "auto", None))
     if base is bool:
         return not default
+    as_text = str if type(control).__name__ == "Textbox" else (lambda number: number)
     if base is int:
-        return (default or 0) + 3
+        return as_text((default or 0) + 3)
     if base is float:
-        return round((default or 0) + 0.05, 4)
+        return as_text(round((default or 0) + 0.05, 4))
     return f"value of {item.name}"
 
 

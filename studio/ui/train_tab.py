@@ -85,14 +85,18 @@ def current_status(db_path):
     run = run_rows.run_for_job(db, job["id"])
     metrics = run_rows.metrics(db, run["id"]) if run else []
     curve = run_rows.heldout_curve(db, run["id"]) if run else []
-    return (_status_text(job, run, metrics, curve), _shown(_figure(metrics, "loss", "loss")),
-            _heldout_figure(curve), _shown(_figure(metrics, "lr", "learning rate")),
+    return (_status_text(job, run, metrics, curve), _plot(_figure(metrics, "loss", "loss")),
+            _heldout_figure(curve), _plot(_figure(metrics, "lr", "learning rate")),
             _shown(launcher.log_tail(job["id"])), cancel_button)
 
 
-def _heldout_figure(curve: list[dict]):
-    figure = _figure(curve, "ndcg_at_10", "held-out nDCG@10 (step 0: the base model)")
+def _plot(figure):
+    """A figure shown only once it has points (no empty frames while a job loads)."""
     return _shown(figure, figure is not None)
+
+
+def _heldout_figure(curve: list[dict]):
+    return _plot(_figure(curve, "ndcg_at_10", "held-out nDCG@10 (step 0: the base model)"))
 
 
 def start(db_path, values: dict):
@@ -190,7 +194,8 @@ def suggestions(base_model):
     """The settings suggested for a base model; they replace the ones shown, so the note says for which model."""
     suggested = launcher.suggested_settings(base_model or "")
     note = f"For `{base_model}`: {suggested.note}" if base_model else suggested.note
-    return (suggested.lora, suggested.batch_size, suggested.mini_batch or 0, suggested.lr, suggested.max_length, note)
+    mini_batch = "" if suggested.mini_batch is None else str(suggested.mini_batch)  # empty: no caching
+    return (suggested.lora, suggested.batch_size, mini_batch, suggested.lr, str(suggested.max_length), note)
 
 
 def _described(name: str, **overrides) -> dict:
@@ -217,6 +222,8 @@ def _control(name: str, **overrides):
         return gr.Radio((["auto"] if optional else []) + choices, value=default or "auto", **common)
     if base is list:
         return gr.Dropdown([], value=default, multiselect=True, allow_custom_value=True, **common)
+    if base in (int, float) and optional:  # a number box cannot be empty: empty text means "decided at run time"
+        return gr.Textbox(value="" if default is None else str(default), placeholder="auto", **common)
     if base in (int, float):
         return gr.Number(value=default, precision=0 if base is int else None, **common)
     return gr.Textbox(value=default or "", **common)
