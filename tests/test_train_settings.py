@@ -60,13 +60,14 @@ def test_every_field_round_trips_from_the_tab_through_the_job_argv_to_the_traine
     assert config_from_args(args) == expected
 
 
-def test_a_job_built_from_defaults_leaves_decisions_to_run_time():
+def test_a_job_built_from_defaults_names_only_what_differs_from_them():
     from studio.training import launcher
 
-    config = TrainConfig(base_model="minilm", out_dir="/tmp/x")
+    config = TrainConfig(base_model="minilm", out_dir="/tmp/x", lora_dropout=0.05, mask_duplicates=False,
+                         gradient_checkpointing=False, families=["sts", "bitext"])
     argv = launcher.job_argv(config)
-    assert "--mini-batch" not in argv and "--gradient-checkpointing" not in argv and "--eval-every" not in argv
-    assert argv[argv.index("--lora-dropout") + 1] == "0.0" and "--no-lora" in argv
+    assert argv == ["train", "--base-model", "minilm", "--out", "/tmp/x", "--lora-dropout", "0.05",
+                    "--no-mask-duplicates", "--no-gradient-checkpointing", "--family", "sts", "--family", "bitext"]
 
 
 def test_form_values_are_checked_with_a_one_line_reason():
