@@ -8,7 +8,7 @@ RUN_STATES = ("running", "done", "failed", "cancelled", "interrupted")
 
 
 def _decode(row) -> dict | None:
-    return decode_json_columns(row, 'config', 'data_counts')
+    return decode_json_columns(row, 'config', 'data_counts', 'outcome')
 
 
 def create_run(db, job_id: int | None, name: str, base_model: str, config: dict, out_dir: str,
@@ -70,3 +70,21 @@ def metrics(db, run_id: int) -> list[dict]:
     return [dict(row) for row in db.query(
         "SELECT step, loss, lr, examples_per_s, tokens_per_s, at FROM run_metrics WHERE run_id = ? ORDER BY step",
         [run_id])]
+
+
+def add_heldout_point(db, run_id: int, step: int, ndcg_at_10: float) -> None:
+    """The held-out nDCG@10 after `step` steps (0: the base model)."""
+    with transaction(db):
+        db.execute("INSERT OR REPLACE INTO run_heldout_curve (run_id, step, ndcg_at_10, at) VALUES (?, ?, ?, ?)",
+                   [run_id, step, ndcg_at_10, now()])
+
+
+def heldout_curve(db, run_id: int) -> list[dict]:
+    return [dict(row) for row in db.query(
+        "SELECT step, ndcg_at_10 FROM run_heldout_curve WHERE run_id = ? ORDER BY step", [run_id])]
+
+
+def set_outcome(db, run_id: int, outcome: dict) -> None:
+    """What a finished run exported and how it compares with its base model (see studio.training.outcome)."""
+    with transaction(db):
+        db.execute("UPDATE runs SET outcome = ? WHERE id = ?", [json.dumps(outcome), run_id])

@@ -114,3 +114,65 @@ def test_identical_documents_in_a_batch_are_not_negatives():
     assert loss(q, p, n, mask).item() > masked.item() + 0.1
     # Keys are stable across processes (not Python's salted hash()).
     assert text_keys(["a"]).item() == text_keys(["a"]).item() != text_keys(["b"]).item()
+
+
+def _mnrl(q, p, n, scale):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    class Precomputed(torch.nn.Module):
+        def forward(self, features):
+            return {"sentence_embedding": features["embedding"]}
+
+    return MultipleNegativesRankingLoss(model=Precomputed(), scale=scale).compute_loss_from_embeddings(
+        [q, p, n], labels=None)
+
+
+def test_with_masking_on_and_no_duplicates_the_loss_equals_multiple_negatives_ranking_loss():
+    from studio.embedding.loss import text_keys
+
+    torch.manual_seed(1)
+    q, p, n = (torch.randn(6, 16) for _ in range(3))
+    keys = [text_keys([f"{kind}{i}" for i in range(6)]) for kind in ("q", "p", "n")]  # six distinct texts each
+    masked = InfoNCELoss(temperature=0.05, mask_duplicates=True)(q, p, n, None, *keys)
+    assert abs(masked.item() - _mnrl(q, p, n, scale=20.0).item()) < 1e-5
+
+
+def test_duplicate_masking_is_an_option_and_off_it_equals_multiple_negatives_ranking_loss():
+    from studio.embedding.loss import text_keys
+
+    torch.manual_seed(2)
+    q, p, n = (torch.randn(4, 8) for _ in range(3))
+    p[2] = p[0]  # examples 0 and 2 share a positive
+    keys = [text_keys(t) for t in (["q0", "q1", "q2", "q3"], ["a", "b", "a", "c"], ["x", "y", "z", "w"])]
+    on = InfoNCELoss(temperature=0.05)(q, p, n, None, *keys)
+    off = InfoNCELoss(temperature=0.05, mask_duplicates=False)(q, p, n, None, *keys)
+    assert InfoNCELoss().mask_duplicates is True  # on by default
+    assert abs(off.item() - _mnrl(q, p, n, scale=20.0).item()) < 1e-5
+    assert off.item() > on.item() + 0.1
+
+
+def test_gradcache_with_dropout_gives_the_plain_gradient_under_the_same_dropout_masks(tmp_path):
+    from tests.tiny_models import build_tiny_encoder
+
+    model = load_model(str(build_tiny_encoder(tmp_path / "enc", dropout=0.2)), device="cpu")
+    model.train()
+    queries = [f"query number {i} about cats" for i in range(4)]
+    positives = [f"the document {i} answers it" for i in range(4)]
+    negatives = [f"a wrong document {i}" for i in range(4)]
+
+    def gradients(seed, mini_batch):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(seed)
+        result = contrastive_backward(model, InfoNCELoss(0.05), queries, positives, negatives, mini_batch=mini_batch)
+        return result.loss, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    # Chunks of 4 are the plain pass's groups (queries, positives, negatives): the same random
+    # draws, so the same dropout masks; the cached pass replays them in its second forward.
+    plain_loss, plain = gradients(0, None)
+    cached_loss, cached = gradients(0, 4)
+    assert abs(plain_loss - cached_loss) < 1e-5
+    for name in plain:
+        torch.testing.assert_close(cached[name], plain[name], atol=1e-5, rtol=1e-4, msg=name)
+    # Dropout is really on: another seed draws other masks and another gradient.
+    other_loss, _ = gradients(1, 4)
+    assert abs(other_loss - cached_loss) > 1e-4

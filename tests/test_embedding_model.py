@@ -112,3 +112,32 @@ def test_a_lora_adapter_folder_loads_merged_into_its_base(decoder_dir, tmp_path)
     (adapter / "adapter_config.json").write_text(json.dumps(settings))
     with pytest.raises(StudioError, match="does not name its base model"):
         load_model(str(adapter), device="cpu")
+
+
+def test_an_exported_decoder_reloaded_with_smollm2s_own_tokenizer_ends_every_text_in_eos(tmp_path):
+    """SmolLM2's tokenizer (read from the bundled GGUF) does not append EOS by itself; the exported
+    folder's tokenizer must, for transformers and sentence-transformers alike, padded or not."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoTokenizer
+
+    from studio.embedding.model import EmbeddingModel
+    from studio.model_registry import smollm2_gguf
+    from studio.training.export import export_model
+
+    gguf = smollm2_gguf()
+    smollm2 = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    assert smollm2("hello")["input_ids"][-1] != smollm2.eos_token_id
+    folder = build_tiny_decoder(tmp_path / "tiny", tokenizer=smollm2)
+    model = EmbeddingModel(AutoModel.from_pretrained(str(folder)), smollm2, "last", 64)
+    out = tmp_path / "exported"
+    export_model(model, out, "smollm2", {"temperature": 0.02}, {}, {})
+
+    texts = ["short", "a much longer text with several more words in it", "Instruct: find it\nQuery: what?"]
+    reloaded = AutoTokenizer.from_pretrained(str(out))
+    assert reloaded.eos_token == "<|im_end|>" and len(reloaded) == len(smollm2)
+    assert all(ids[-1] == reloaded.eos_token_id for ids in reloaded(texts)["input_ids"])
+    features = SentenceTransformer(str(out), device="cpu").tokenize(texts)  # one padded batch
+    last = features["attention_mask"].sum(dim=1) - 1
+    if reloaded.padding_side == "left":
+        last = torch.full_like(last, features["input_ids"].shape[1] - 1)
+    assert (features["input_ids"][torch.arange(len(texts)), last] == reloaded.eos_token_id).all()

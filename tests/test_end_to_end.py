@@ -148,7 +148,7 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         # A new base model brings its suggested settings: wait for them before changing any.
         expect(page.locator("#train-suggestion")).to_contain_text(base_model.name, timeout=30_000)
         page.get_by_label("Batch size").fill("8")
-        page.get_by_label("Max steps (0: one epoch)").fill("3")
+        page.get_by_label("Max steps").fill("3")
         page.get_by_label("Max length (tokens)").fill("64")
         page.get_by_role("button", name="Start training").click()
         _wait_db(page, db_path, "SELECT COUNT(*) FROM runs WHERE state = 'done'", 1, 300)

@@ -23,9 +23,16 @@ def train_studio(tmp_path_factory):
 
 
 def _settings(decoder, **overrides):
-    values = dict(base_model=str(decoder), pooling="auto", lora=True, batch_size=8, mini_batch=3, temperature=0.02,
-                  lr=1e-3, max_steps=5, warmup=-1, weight_decay=0.1, max_length=0, seed=7, families=[],
-                  languages=[], heldout=0.1, checkpoint_every=1000, out_dir="", name="ui-run")
+    """The Train tab's form values, in the order of TrainConfig's fields (the order of /train_start's inputs)."""
+    from dataclasses import fields
+
+    from studio.settings import default_of
+    from studio.training.config import TrainConfig
+
+    values = {item.name: default_of(item) for item in fields(TrainConfig)}
+    values.update(base_model=str(decoder), pooling="auto", gradient_checkpointing="auto", lora=True, batch_size=8,
+                  mini_batch=3, lr=1e-3, max_steps=5, seed=7, checkpoint_every=1000, out_dir="", name="ui-run",
+                  query_instruction="")
     values.update(overrides)
     return list(values.values())
 
@@ -43,15 +50,16 @@ def _wait_status(client, text, timeout=120):
 def test_empty_state_start_one_at_a_time_cancel_and_resume(train_studio):
     studio, client, decoder = train_studio
     assert "No training yet" in client.predict(api_name="/train_status")[0]
-    assert "No accepted examples" in client.predict([], [], 0.1, api_name="/train_data_preview")
+    assert "No accepted examples" in client.predict([], [], 0.1, 7, api_name="/train_data_preview")[0]
     assert "Not started" in client.predict(*_settings(decoder), api_name="/train_start")
 
     add_accepted_examples(studio.db_path, 40)
     assert "accepted examples are ready" in client.predict(api_name="/train_status")[0]
-    assert "**36 for training**" in client.predict([], [], 0.1, api_name="/train_data_preview")
-    assert "**18 for training**" in client.predict([], ["French"], 0.1, api_name="/train_data_preview")
-    assert "10 accepted examples match: **9 for training**" in client.predict(["sts"], [], 0.1,
-                                                                              api_name="/train_data_preview")
+    assert "**36 for training**" in client.predict([], [], 0.1, 7, api_name="/train_data_preview")[0]
+    assert "**16 for training**" in client.predict([], ["French"], 0.1, 7, api_name="/train_data_preview")[0]
+    # The sts examples share one instruction and no task: one group, which stays in training.
+    sts_only = client.predict(["sts"], [], 0.1, 7, api_name="/train_data_preview")[0]
+    assert "8 accepted examples match: **8 for training**" in sts_only and "Nothing will be held out" in sts_only
     started = client.predict(*_settings(decoder), api_name="/train_start")
     assert started.startswith("Started training job")
     again = client.predict(*_settings(decoder, out_dir=str(studio.data_dir / "other")), api_name="/train_start")
@@ -68,7 +76,7 @@ def test_empty_state_start_one_at_a_time_cancel_and_resume(train_studio):
     assert client.predict(run["id"], api_name="/train_resume").startswith(f"Resumed run {run['id']}")
     status = _wait_status(client, ": done")
     assert "step 5/5" in status and "sentence-transformers layout" in status
-    summary, loss_plot, lr_plot, results = client.predict(run["id"], api_name="/train_run_details")
+    summary, loss_plot, heldout_plot, lr_plot, results = client.predict(run["id"], api_name="/train_run_details")
     assert "done" in summary and '"batch_size": 8' in summary and loss_plot is not None
     assert len(run_rows.metrics(open_db(studio.db_path), run["id"])) == 5
     assert "already finished" in client.predict(run["id"], api_name="/train_resume")

@@ -19,6 +19,8 @@ def test_a_finished_run_has_heldout_evaluations_of_itself_and_its_base(db_path, 
     assert set(by_model) == {str(out), str(base)}
     tuned = by_model[str(out)]
     assert tuned["dataset"] == f"heldout:run-{summary['run_id']}" and tuned["details"]["n_queries"] == 4
-    assert tuned["details"]["instruction_source"] == "per query"
-    assert by_model[str(base)]["details"]["instruction_source"] == "none"
+    from studio.evaluation.instructions import NONE, PER_QUERY
+
+    assert tuned["details"]["instruction_source"] == PER_QUERY
+    assert by_model[str(base)]["details"]["instruction_source"] == NONE
     assert 0.0 <= tuned["metrics"]["ndcg_at_10"] <= 1.0

@@ -4,9 +4,10 @@
 
 In a throwaway database it loads the demo examples, fine-tunes all-MiniLM-L6-v2 (`minilm`) with
 LoRA (rank 16 on every linear layer, as in the paper) on three quarters of them with the studio's
-own trainer, and lets the trainer's held-out evaluation score both the fine-tuned and the base
-model on the remaining quarter (query → its positive; corpus: every positive and negative of the
-held-out examples). The run, its loss curve and both evaluations are written out keyed by example
+own trainer, holding out a quarter of each family's tasks, and lets the trainer's held-out
+evaluation score both the fine-tuned and the base model on them (query → its positive; corpus:
+every positive and negative of the demo set). The trainer exports its best step by held-out
+nDCG@10, which is the base model itself when no step beat it. The run, its loss curve and both evaluations are written out keyed by example
 content, not database ids, so that `load_demo` can replay them into any database that holds the
 demo examples. Of the model only the LoRA adapter (~2.5 MB) and the small sentence-transformers
 files are bundled; `load_demo` merges the adapter into the bundled minilm to rebuild the model.
@@ -63,6 +64,9 @@ def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: in
         hashes = {row["id"]: row["content_hash"] for row in db.query("SELECT id, content_hash FROM examples")}
         run_config = json.loads(run["config"])
         heldout = [hashes[i] for i in run_config.pop("heldout_ids")]
+        trained = [hashes[i] for i in run_config.pop("train_ids")]
+        curve = [{"step": row["step"], "ndcg_at_10": row["ndcg_at_10"]}
+                 for row in db.query("SELECT * FROM run_heldout_curve WHERE run_id = ? ORDER BY step", [run["id"]])]
         run_config.pop("out_dir", None)
         metrics = [{key: row[key] for key in ("step", "loss", "lr", "examples_per_s", "tokens_per_s")}
                    for row in db.query("SELECT * FROM run_metrics WHERE run_id = ? ORDER BY step", [run["id"]])]
@@ -94,6 +98,9 @@ def build(steps: int, batch_size: int, lr: float, heldout_share: float, seed: in
                 "config": run_config, "data_counts": json.loads(run["data_counts"]),
                 "created_at": run["created_at"], "finished_at": run["finished_at"]},
         "heldout": heldout,
+        "train": trained,
+        "outcome": json.loads(run["outcome"]),
+        "heldout_curve": curve,
         "metrics": metrics,
         "evaluations": evaluations,
     }

@@ -152,15 +152,18 @@ def _insert_comparison(db, model_dir: Path | None) -> bool:
     if any(digest not in ids for digest in data["heldout"]):
         return False
     run = data["run"]
-    config = {**run["config"], "heldout_ids": [ids[digest] for digest in data["heldout"]], "source": SOURCE}
+    config = {**run["config"], "heldout_ids": [ids[digest] for digest in data["heldout"]],
+              "train_ids": [ids[digest] for digest in data.get("train", []) if digest in ids], "source": SOURCE}
     cursor = db.execute(
-        "INSERT INTO runs (job_id, name, base_model, config, out_dir, state, data_counts, created_at, finished_at)"
-        " VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs (job_id, name, base_model, config, out_dir, state, data_counts, created_at, finished_at,"
+        " outcome) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run["name"], run["base_model"], json.dumps(config), str(model_dir) if model_dir else None, run["state"],
-         json.dumps(run["data_counts"]), run["created_at"], run["finished_at"]],
+         json.dumps(run["data_counts"]), run["created_at"], run["finished_at"], json.dumps(data.get("outcome", {}))],
     )
     run_id = cursor.lastrowid
     stamp = now()
+    db.conn.executemany("INSERT INTO run_heldout_curve (run_id, step, ndcg_at_10, at) VALUES (?, ?, ?, ?)",
+                        [(run_id, p["step"], p["ndcg_at_10"], stamp) for p in data.get("heldout_curve", [])])
     db.conn.executemany(
         "INSERT INTO run_metrics (run_id, step, loss, lr, examples_per_s, tokens_per_s, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(run_id, m["step"], m["loss"], m["lr"], m["examples_per_s"], m["tokens_per_s"], stamp)

@@ -17,15 +17,18 @@ class InfoNCELoss(nn.Module):
         s(q, c) = cos(q, c) / τ
         loss = (1 / B) Σ_i -log( exp s(q_i, p_i) / Σ_{c ∈ C} exp s(q_i, c) )
 
-    i.e. cross-entropy with the positive as the target class. A candidate that is not a negative
-    at all is left out of q_i's denominator: a document whose text equals p_i (the same passage
-    generated twice, or a hard negative identical to another example's positive), and the
-    positive of another example with the same query. Without that, duplicates in a batch push
-    a query away from its own answer. `text_keys` gives the keys that identify equal texts. τ (`temperature`, default 0.02,
-    a scale of 1/τ = 50) is always applied. Examples without a hard negative still train: they
-    contribute their query and positive, and simply add no negative column. With every example
-    holding a negative this equals sentence-transformers' MultipleNegativesRankingLoss with
-    scale = 1/τ.
+    i.e. cross-entropy with the positive as the target class. τ (`temperature`, default 0.02, a
+    scale of 1/τ = 50) is always applied. Examples without a hard negative still train: they
+    contribute their query and positive, and simply add no negative column.
+
+    Duplicate masking (`mask_duplicates`, default on): a candidate that is not a negative at all
+    is left out of q_i's denominator: a document whose text equals p_i (the same passage generated
+    twice, or a hard negative identical to another example's positive), and the positive of
+    another example with the same query. Without it, duplicates in a batch push a query away from
+    its own answer. It needs the text keys (`text_keys`); without keys, or with the option off,
+    every candidate counts. With no duplicates in the batch, or with masking off, and every
+    example holding a negative, this equals sentence-transformers' MultipleNegativesRankingLoss
+    with scale = 1/τ (which does no masking).
 
     Inputs: `queries` and `positives` (B, d); `negatives` (B, d) or None; `negative_mask` (B,)
     bool, which rows of `negatives` are real (None: all of them); optional `query_keys`,
@@ -33,11 +36,12 @@ class InfoNCELoss(nn.Module):
     compared). Embeddings need not be normalised: the cosine normalises them.
     """
 
-    def __init__(self, temperature: float = 0.02):
+    def __init__(self, temperature: float = 0.02, mask_duplicates: bool = True):
         super().__init__()
         if temperature <= 0:
             raise ValueError("the temperature must be positive")
         self.temperature = float(temperature)
+        self.mask_duplicates = bool(mask_duplicates)
 
     def forward(self, queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor | None = None,
                 negative_mask: torch.Tensor | None = None, query_keys: torch.Tensor | None = None,
@@ -49,7 +53,7 @@ class InfoNCELoss(nn.Module):
                 negative_keys = negative_keys[negative_mask.bool()] if negative_keys is not None else None
             documents = torch.cat([positives, negatives], dim=0)
         scores = F.normalize(queries.float(), dim=-1) @ F.normalize(documents.float(), dim=-1).T / self.temperature
-        if positive_keys is not None:
+        if self.mask_duplicates and positive_keys is not None:
             not_negatives = _not_negatives(query_keys, positive_keys, negative_keys, documents.shape[0])
             scores = scores.masked_fill(not_negatives, float("-inf"))
         labels = torch.arange(queries.shape[0], device=queries.device)

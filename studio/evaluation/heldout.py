@@ -1,8 +1,10 @@
-"""A training run's held-out examples as a retrieval dataset, evaluated automatically after training.
+"""A training run's held-out examples as a retrieval dataset, evaluated during and after training.
 
-Each held-out example is a query (with its task instruction); the corpus is every distinct positive
-and negative text among them; a query's own positive is its one relevant document. Other queries'
-documents act as distractors, as in-batch negatives do during training.
+Each held-out example is a query (with its task instruction); a query's own positive is its one
+relevant document. The corpus is every distinct positive and negative of the run's examples, held
+out and trained on alike (`train_ids` in the run's config), so that a held-out query searches as
+many documents as a user's would and Recall@100 means something. The split itself (by task, with no
+held-out positive in training) is made by studio/training/split.py.
 """
 
 import json
@@ -30,11 +32,7 @@ def heldout_ids(db, run_id: int) -> list[int]:
     return [int(i) for i in run_row(db, run_id)["config"].get("heldout_ids") or []]
 
 
-def heldout_dataset(db, run_id: int) -> RetrievalDataset:
-    ids = heldout_ids(db, run_id)
-    if not ids:
-        raise StudioError(f"training run {run_id} kept no held-out examples: train with a held-out share to "
-                          "evaluate on it")
+def _examples(db, ids: list[int]) -> dict[int, dict]:
     examples = {}
     for start in range(0, len(ids), 500):  # stay under SQLite's limit on bound parameters
         chunk = ids[start:start + 500]
@@ -42,10 +40,23 @@ def heldout_dataset(db, run_id: int) -> RetrievalDataset:
         for row in db.query(f"SELECT id, instruction, query, positive, negative FROM examples WHERE id IN ({marks})",
                             chunk):
             examples[row["id"]] = row
+    return examples
+
+
+def heldout_dataset(db, run_id: int) -> RetrievalDataset:
+    config = run_row(db, run_id)["config"]
+    ids = [int(i) for i in config.get("heldout_ids") or []]
+    if not ids:
+        raise StudioError(f"training run {run_id} kept no held-out examples: train with a held-out share to "
+                          "evaluate on it")
+    train_ids = [int(i) for i in config.get("train_ids") or []]
+    examples = _examples(db, ids)
+    trained = _examples(db, train_ids)
     doc_id_of: dict[str, str] = {}
     doc_ids, doc_texts = [], []
 
     def document(text: str) -> str:
+        text = text.strip()  # as the split compares them
         if text not in doc_id_of:
             doc_id_of[text] = f"d{len(doc_ids)}"
             doc_ids.append(doc_id_of[text])
@@ -64,6 +75,12 @@ def heldout_dataset(db, run_id: int) -> RetrievalDataset:
             document(example["negative"])
         if example["instruction"]:
             instructions[query_id] = example["instruction"]
+    for example_id in train_ids:
+        example = trained.get(example_id)
+        if example is not None:
+            document(example["positive"])
+            if example["negative"]:
+                document(example["negative"])
     if not queries:
         raise StudioError(f"the held-out examples of training run {run_id} are no longer in the database")
     warnings = []

@@ -12,6 +12,7 @@ import torch
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
+BEST_FILE = "best.pt"  # the trainable weights of the best step by held-out nDCG@10
 
 
 def checkpoint_dir(out_dir) -> Path:
@@ -67,3 +68,20 @@ def restore(state: dict, model, optimizer, scheduler) -> None:
     torch.set_rng_state(state["rng_cpu"])
     if state.get("rng_cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+
+def save_best(out_dir, step: int, weights: dict) -> None:
+    folder = checkpoint_dir(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / (BEST_FILE + ".partial")
+    torch.save({"step": step, "weights": weights}, partial)
+    os.replace(partial, folder / BEST_FILE)
+
+
+def read_best(out_dir) -> tuple[int, dict] | None:
+    """(step, trainable weights) of the best step saved so far, if any."""
+    path = checkpoint_dir(out_dir) / BEST_FILE
+    if not path.exists():
+        return None
+    best = torch.load(path, map_location="cpu", weights_only=True)
+    return best["step"], best["weights"]

@@ -1,10 +1,15 @@
-"""Training data: accepted examples, filtered, split into train and held-out, served in batches."""
+"""Training data: accepted examples, filtered, served in batches (the held-out split is in split.py)."""
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 from studio.embedding.query import format_query
 from studio.errors import StudioError
+
+
+# Families whose queries ask for documents: their instruction is what a retrieval prompt should say.
+RETRIEVAL_FAMILIES = ("short-long", "long-long", "short-short")
 
 
 @dataclass(frozen=True)
@@ -16,11 +21,13 @@ class Example:
     query: str            # already formatted with its instruction
     positive: str
     negative: str | None
+    task_id: int | None = None
 
 
 def load_examples(db, families: list[str] | None = None, languages: list[str] | None = None) -> list[Example]:
     """Accepted examples matching the filters (empty filter: everything), in id order."""
-    sql = "SELECT id, family, language, instruction, query, positive, negative FROM examples WHERE status = 'accepted'"
+    sql = ("SELECT id, family, language, instruction, query, positive, negative, task_id FROM examples"
+           " WHERE status = 'accepted'")
     params: list = []
     for column, values in (("family", families), ("language", languages)):
         if values:
@@ -28,20 +35,17 @@ def load_examples(db, families: list[str] | None = None, languages: list[str] | 
             params.extend(values)
     rows = db.execute(sql + " ORDER BY id", params).fetchall()
     return [Example(row[0], row[1], row[2], row[3] or "", format_query(row[4], row[3]), row[5],
-                    row[6] if row[6] and row[6].strip() else None) for row in rows]
+                    row[6] if row[6] and row[6].strip() else None, row[7]) for row in rows]
 
 
-def split_heldout(examples: list[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """(train, held-out): a seeded random `share` of the examples is kept out of training."""
-    count = int(round(len(examples) * share))
-    if share > 0 and len(examples) >= 10:
-        count = max(count, 1)
-    shuffled = list(examples)
-    random.Random(f"heldout-{seed}").shuffle(shuffled)
-    heldout_ids = {example.id for example in shuffled[:count]}
-    train = [e for e in examples if e.id not in heldout_ids]
-    heldout = [e for e in examples if e.id in heldout_ids]
-    return train, heldout
+def default_query_instruction(examples: list[Example]) -> str | None:
+    """The instruction saved as a trained model's query prompt unless one is chosen: the most frequent
+    instruction of the retrieval families; of all families only when no retrieval example has one."""
+    for pool in ([e for e in examples if e.family in RETRIEVAL_FAMILIES], examples):
+        counts = Counter(e.instruction.strip() for e in pool if e.instruction.strip())
+        if counts:
+            return counts.most_common(1)[0][0]
+    return None
 
 
 def data_counts(train: list[Example], heldout: list[Example]) -> dict:

@@ -16,7 +16,7 @@ DEFAULT_INSTRUCTION = "Given a query, retrieve relevant documents"
 
 
 def export_model(model, out_dir, base_model: str, config: dict, data_counts: dict, metrics: dict,
-                 instruction: str | None = None) -> Path:
+                 instruction: str | None = None, outcome: dict | None = None) -> Path:
     """Save `model` (an EmbeddingModel, LoRA-wrapped or not) to `out_dir`; merges LoRA in place."""
     from peft import PeftModel
 
@@ -52,13 +52,14 @@ def export_model(model, out_dir, base_model: str, config: dict, data_counts: dic
         "default_prompt_name": None,
         "similarity_fn_name": "cosine",
     })
-    write_model_card(out, base_model, model.pooling, config, data_counts, metrics, instruction)
+    write_model_card(out, base_model, model.pooling, config, data_counts, metrics, instruction, outcome)
     return out
 
 
 def write_model_card(out_dir, base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict,
-                     instruction: str | None = None) -> None:
-    text = model_card(base_model, pooling, config, data_counts, metrics, instruction or DEFAULT_INSTRUCTION)
+                     instruction: str | None = None, outcome: dict | None = None) -> None:
+    text = model_card(base_model, pooling, config, data_counts, metrics, instruction or DEFAULT_INSTRUCTION,
+                      outcome or {})
     (Path(out_dir) / "README.md").write_text(text)
 
 
@@ -66,8 +67,24 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2) + "\n")
 
 
-def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict, instruction: str) -> str:
-    shown_config = {k: v for k, v in config.items() if k != "heldout_ids"}
+def outcome_lines(outcome: dict) -> list[str]:
+    """The model card's account of the held-out scores and of which step was exported."""
+    if not outcome.get("evaluated"):
+        return ["No held-out examples were scored during training: these are the weights of the last step."]
+    lines = [f"**This model is {outcome['verdict']}** on the run's held-out tasks.", ""]
+    if not outcome["better_than_base"] and outcome["kept_step"] == 0:
+        lines.append("No training step beat the base model's held-out nDCG@10 "
+                     f"({outcome['base_ndcg_at_10']:.4f}), so this folder holds the base model's weights (step 0).")
+    else:
+        lines.append(f"Exported: step {outcome['kept_step']} ({'the best by held-out nDCG@10' if outcome['kept'] == 'best' else 'the last step, as asked'}); "
+                     f"held-out nDCG@10 {outcome['kept_ndcg_at_10']:.4f}, base model {outcome['base_ndcg_at_10']:.4f}.")
+    lines.append("Held-out nDCG@10 by step: " + ", ".join(f"{step}: {score:.4f}" for step, score in outcome["curve"]))
+    return lines
+
+
+def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict, instruction: str,
+               outcome: dict | None = None) -> str:
+    shown_config = {k: v for k, v in config.items() if k not in ("heldout_ids", "train_ids")}
     lines = [
         "---",
         "library_name: sentence-transformers",
@@ -90,7 +107,11 @@ def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, m
         "Queries take the instruction format `Instruct: {task description}\\nQuery: {query}`; the saved "
         f"prompt `query` uses \"{instruction}\". Documents take no instruction.",
         "",
+        "## Held-out result",
+        *outcome_lines(outcome or {}),
+        "",
         "## Data",
+        f"- held-out split: {config.get('split') or 'none'}",
         f"- training examples: {data_counts.get('train', 0)} (with a hard negative: {data_counts.get('with_negative', 0)})",
         f"- held-out examples: {data_counts.get('heldout', 0)}",
         f"- by family: {json.dumps(data_counts.get('by_family', {}), ensure_ascii=False)}",

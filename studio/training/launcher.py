@@ -13,11 +13,12 @@ from pathlib import Path
 from storage import jobs as job_rows
 from storage import runs as run_rows
 from storage.db import open_db
-from studio import jobs
+from studio import jobs, settings
 from studio.config import data_dir
 from studio.errors import StudioError
 from studio.training.config import TrainConfig
-from studio.training.data import load_examples, split_heldout
+from studio.training.data import default_query_instruction, load_examples
+from studio.training.split import split_heldout
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,13 @@ def default_out_dir() -> Path:
 
 
 def data_preview(db_path, families: list[str], languages: list[str], heldout_share: float, seed: int = 42) -> dict:
+    """What a run with these settings would train on and hold out, before it starts."""
     examples = load_examples(open_db(db_path), families, languages)
-    train, heldout = split_heldout(examples, heldout_share, seed)
-    return {"matching": len(examples), "train": len(train), "heldout": len(heldout),
-            "with_negative": sum(e.negative is not None for e in train)}
+    split = split_heldout(examples, heldout_share, seed)
+    return {"matching": len(examples), "train": len(split.train), "heldout": len(split.heldout),
+            "with_negative": sum(e.negative is not None for e in split.train), "tasks": split.groups,
+            "heldout_tasks": split.heldout_groups, "documents": split.documents, "split": split.describe(),
+            "query_instruction": default_query_instruction(split.train)}
 
 
 def accepted_languages(db_path) -> list[str]:
@@ -103,23 +107,18 @@ def active_training_job(db_path) -> dict | None:
     return active[-1] if active else None
 
 
-def _argv(config: TrainConfig) -> list[str]:
-    argv = ["train", "--base-model", config.base_model, "--out", config.out_dir,
-            "--batch-size", str(config.batch_size), "--temperature", str(config.temperature), "--lr", str(config.lr),
-            "--weight-decay", str(config.weight_decay), "--seed", str(config.seed),
-            "--heldout-share", str(config.heldout_share), "--checkpoint-every", str(config.checkpoint_every)]
-    optional = {"--pooling": config.pooling, "--mini-batch": config.mini_batch, "--max-steps": config.max_steps,
-                "--warmup-steps": config.warmup_steps, "--max-length": config.max_length, "--name": config.name}
-    for flag, value in optional.items():
-        if value is not None:
-            argv += [flag, str(value)]
-    if config.lora:
-        argv += ["--lora", "--lora-r", str(config.lora_r), "--lora-alpha", str(config.lora_alpha)]
-    for family in config.families:
-        argv += ["--family", family]
-    for language in config.languages:
-        argv += ["--language", language]
-    return argv
+def config_from_form(values: dict) -> TrainConfig:
+    """A TrainConfig from the Train tab's form (values named by field; empty: the default)."""
+    config = settings.from_form(TrainConfig, values)
+    if not config.base_model.strip():
+        raise StudioError("pick a base model (minilm, smollm2) or type a local folder")
+    config.out_dir = config.out_dir.strip() or str(default_out_dir())
+    return config.validate()
+
+
+def job_argv(config: TrainConfig) -> list[str]:
+    """`python -m studio` arguments that rebuild `config` in the job process (every field, derived)."""
+    return ["train", *settings.to_argv(config)]
 
 
 def _child_env() -> dict:
@@ -139,7 +138,7 @@ def start_training(db_path, config: TrainConfig) -> int:
                           "in the Curate tab or loosen the filters")
     if Path(config.out_dir).exists() and any(Path(config.out_dir).iterdir()):
         raise StudioError(f"the output folder {config.out_dir} is not empty: choose a new folder")
-    return jobs.launch(db_path, "train", _argv(config), args={"config": config.to_dict()}, env=_child_env())
+    return jobs.launch(db_path, "train", job_argv(config), args={"config": config.to_dict()}, env=_child_env())
 
 
 def resume_training(db_path, run_id: int) -> int:

@@ -1,5 +1,6 @@
 """The training loop of METHOD.md §5, top to bottom: data, model, optimizer, then per step
-batch → embed → InfoNCE → backward → step → log → checkpoint; finally export.
+batch → embed → InfoNCE → backward → step → log → score on held-out → checkpoint; finally export
+the best step by held-out nDCG@10 (or the last, with keep="last").
 
 Runs as one process, or as several under `torchrun` (DDP: each process embeds its slice of the
 global batch, the loss sees every process's embeddings, gradients are summed).
@@ -8,7 +9,6 @@ global batch, the loss sees every process's embeddings, gradients are summed).
 import math
 import os
 import time
-from collections import Counter
 from contextlib import nullcontext
 
 import torch
@@ -23,8 +23,11 @@ from studio.embedding.model import DEFAULT_MAX_LENGTH, EmbeddingModel, load_back
 from studio.errors import StudioError
 from studio.training import checkpoint
 from studio.training.config import TrainConfig
-from studio.training.data import BatchPlan, data_counts, load_examples, split_heldout
+from studio.evaluation.heldout import heldout_dataset
+from studio.training.data import BatchPlan, data_counts, default_query_instruction, load_examples
 from studio.training.export import export_model, write_model_card
+from studio.training.heldout_score import Scoreboard, eval_steps, heldout_ndcg
+from studio.training.split import split_heldout, without_leaks
 
 
 def enable_checkpointing(backbone) -> None:
@@ -128,20 +131,25 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
         config = TrainConfig.from_dict(saved)
     config.validate()
     examples = load_examples(open_db(db_path), config.families, config.languages)
-    if state is not None:
+    if state is not None:  # the same examples on each side as before the interruption
         by_id = {e.id: e for e in examples}
-        train_examples = [by_id[i] for i in state["train_ids"] if i in by_id]
         heldout_ids = set(saved.get("heldout_ids", []))
         heldout = [e for e in examples if e.id in heldout_ids]
+        train_examples, _, _ = without_leaks([by_id[i] for i in state["train_ids"] if i in by_id], heldout)
+        split_line = saved.get("split", "")
     else:
-        train_examples, heldout = split_heldout(examples, config.heldout_share, config.seed)
+        split = split_heldout(examples, config.heldout_share, config.seed)
+        train_examples, heldout, split_line = split.train, split.heldout, split.describe()
     plan = BatchPlan(train_examples, config.batch_size, config.seed, world)
     total_steps = config.max_steps or plan.steps_per_epoch
     warmup = config.warmup_steps if config.warmup_steps is not None else min(100, max(1, total_steps // 10))
     counts = data_counts(train_examples, heldout)
-    run_config = {**config.to_dict(), "heldout_ids": [e.id for e in heldout], "total_steps": total_steps,
+    instruction = config.query_instruction or default_query_instruction(train_examples)
+    run_config = {**config.to_dict(), "query_instruction": instruction, "heldout_ids": [e.id for e in heldout],
+                  "train_ids": [e.id for e in train_examples], "split": split_line, "total_steps": total_steps,
                   "warmup_steps": warmup, "global_batch_size": plan.batch_size, "world_size": world,
                   "device": device.type}
+    scored_steps = eval_steps(config.eval_every, total_steps, bool(heldout)) if is_main else set()
 
     # --- model and optimizer (same seed on every process, so every process builds the same LoRA) ---
     torch.manual_seed(config.seed)
@@ -149,7 +157,7 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
     model.train()
     optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(warmup, total_steps))
-    loss_fn = InfoNCELoss(config.temperature)
+    loss_fn = InfoNCELoss(config.temperature, mask_duplicates=config.mask_duplicates)
     torch.manual_seed(config.seed + 1 + rank)  # dropout differs between processes, as it should
     start_step = 0
     if state is not None:
@@ -167,7 +175,25 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
         run_id = None
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
     trainable = [p for p in model.parameters() if p.requires_grad]
-    say(f"run {run_id}: {counts['train']} training examples, {counts['heldout']} held out; "
+    scoreboard, heldout_set = Scoreboard(), None
+    if scored_steps:
+        heldout_set = heldout_dataset(db, run_id)
+        if state is not None:
+            scoreboard.curve = {p["step"]: p["ndcg_at_10"] for p in run_rows.heldout_curve(db, run_id)}
+            best = checkpoint.read_best(config.out_dir)
+            if best:
+                scoreboard.best_step, scoreboard.best_weights = best
+
+    def score(step_done: int) -> None:
+        if step_done not in scored_steps or step_done in scoreboard.curve:
+            return
+        ndcg = heldout_ndcg(model, heldout_set)
+        run_rows.add_heldout_point(db, run_id, step_done, ndcg)
+        if scoreboard.record(step_done, ndcg, model):
+            checkpoint.save_best(config.out_dir, step_done, scoreboard.best_weights)
+        say(f"held-out nDCG@10 after step {step_done}: {ndcg:.4f}" + (" (the base model)" if step_done == 0 else ""))
+
+    say(f"run {run_id}: {counts['train']} training examples, {counts['heldout']} held out ({split_line}); "
         f"{total_steps} steps of {plan.batch_size} on {world} process(es), {device.type}; "
         f"{sum(p.numel() for p in trainable):,} trainable parameters; pooling {model.pooling}")
 
@@ -178,6 +204,7 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
 
     # --- the loop -------------------------------------------------------------------------------
     last_loss = math.nan
+    score(start_step)
     for step in range(start_step, total_steps):
         started = time.perf_counter()
         batch = plan.local_batch(step, rank)
@@ -199,6 +226,8 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
                 f"{plan.batch_size / elapsed:.1f} examples/s {tokens / elapsed:.0f} tokens/s")
             if job:
                 job.progress(step + 1, total_steps, message=f"step {step + 1}/{total_steps}, loss {result.loss:.4f}")
+        if is_main:
+            score(step + 1)
         if (step + 1) % config.checkpoint_every == 0 and step + 1 < total_steps:
             save(step + 1)
         if _broadcast_flag(bool(job and job.cancel_requested()), device):
@@ -214,16 +243,22 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
     summary = {"run_id": run_id, "state": "done", "step": total_steps, "loss": last_loss}
     if is_main:
         save(total_steps)
-        instructions = Counter(e.instruction.strip() for e in train_examples if e.instruction.strip())
-        instruction = instructions.most_common(1)[0][0] if instructions else None
+        outcome = scoreboard.outcome(config.keep, total_steps)
+        if outcome["kept_step"] != total_steps:
+            model.load_state_dict(scoreboard.best_weights, strict=False)
+            say(f"exporting the weights of step {outcome['kept_step']}, the best by held-out nDCG@10")
+        if outcome.get("verdict"):
+            say(f"this run is {outcome['verdict']}")
+        run_rows.set_outcome(db, run_id, outcome)
         final = {"steps": total_steps, "final_loss": last_loss}
-        export_model(model, config.out_dir, config.base_model, run_config, counts, final, instruction)
+        export_model(model, config.out_dir, config.base_model, run_config, counts, final, instruction, outcome)
         run_rows.finish_run(db, run_id, "done")
         say(f"saved the model to {config.out_dir}")
+        summary["outcome"] = outcome
         summary["heldout"] = evaluate_heldout(db_path, run_id, counts["heldout"], say)
         if summary["heldout"]:
             write_model_card(config.out_dir, config.base_model, model.pooling, run_config, counts,
-                             {**final, "heldout": summary["heldout"]}, instruction)
+                             {**final, "heldout": summary["heldout"]}, instruction, outcome)
     return summary
 
 

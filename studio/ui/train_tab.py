@@ -1,19 +1,21 @@
 """The Train tab: pick data, base model and settings; launch; watch curves and the log; cancel; resume."""
 
 import json
+from dataclasses import fields
 
 import gradio as gr
 import plotly.graph_objects as go
-from gradio.context import Context
 
 from storage import curation
 from storage import runs as run_rows
 from storage.curation import ExampleFilter
 from storage.db import open_db
+from studio import settings
 from studio.errors import StudioError
 from studio.prompts.families import FAMILIES
 from studio.training import launcher
 from studio.training.config import TrainConfig
+from studio.training.export import outcome_lines
 
 HELP = (
     "**Train an embedding model on the accepted examples.** Each query is pulled towards its positive "
@@ -44,7 +46,7 @@ def _figure(metrics: list[dict], key: str, title: str):
     return figure
 
 
-def _status_text(job: dict, run: dict | None, metrics: list[dict]) -> str:
+def _status_text(job: dict, run: dict | None, metrics: list[dict], curve: list[dict]) -> str:
     state = job["state"]
     total = (run or {}).get("config", {}).get("total_steps") or job.get("total")
     step = metrics[-1]["step"] if metrics else 0
@@ -54,47 +56,56 @@ def _status_text(job: dict, run: dict | None, metrics: list[dict]) -> str:
         last = metrics[-1]
         lines.append(f"step {step}/{total or '?'} · loss {last['loss']:.4f} · lr {last['lr']:.2e} · "
                      f"{last['examples_per_s']:.1f} examples/s · {last['tokens_per_s']:.0f} tokens/s")
+    if curve:
+        base = curve[0]["ndcg_at_10"] if curve[0]["step"] == 0 else None
+        lines.append(f"held-out nDCG@10: {curve[-1]['ndcg_at_10']:.4f} after step {curve[-1]['step']}"
+                     + (f" (base model {base:.4f})" if base is not None else ""))
     if job.get("cancel_requested") and state == "running":
         lines.append("Stopping after the current step (a checkpoint is kept)…")
     if job.get("error"):
         lines.append(f"⚠ {job['error']}")
     if state == "done" and run:
         lines.append(f"Model saved in `{run['out_dir']}` (sentence-transformers layout).")
+        lines.extend(outcome_lines(run.get("outcome") or {}))
     if state in ("cancelled", "interrupted") and run:
         lines.append(f"Resume run {run['id']} from its checkpoint under *Past runs*.")
     return "\n\n".join(lines)
 
 
 def current_status(db_path):
-    """(status, loss curve, lr curve, log) of the running training job, or of the latest one."""
-    job = launcher.active_training_job(db_path) or launcher.latest_training_job(db_path)
+    """(status, loss curve, held-out curve, lr curve, log, cancel button) of the running job, or the latest."""
+    active = launcher.active_training_job(db_path)
+    job = active or launcher.latest_training_job(db_path)
+    cancel_button = gr.update(interactive=active is not None)
     if job is None:  # what to do next, and no empty frames
         accepted = curation.count(open_db(db_path), ExampleFilter(status="accepted"), cap=0)  # 0 or 1: is there one
-        return READY if accepted else EMPTY, _shown(None, False), _shown(None, False), _shown("", False)
-    run = run_rows.run_for_job(open_db(db_path), job["id"])
-    metrics = run_rows.metrics(open_db(db_path), run["id"]) if run else []
-    return (_status_text(job, run, metrics), _shown(_figure(metrics, "loss", "loss")),
-            _shown(_figure(metrics, "lr", "learning rate")), _shown(launcher.log_tail(job["id"])))
+        return (READY if accepted else EMPTY, _shown(None, False), _shown(None, False), _shown(None, False),
+                _shown("", False), cancel_button)
+    db = open_db(db_path)
+    run = run_rows.run_for_job(db, job["id"])
+    metrics = run_rows.metrics(db, run["id"]) if run else []
+    curve = run_rows.heldout_curve(db, run["id"]) if run else []
+    return (_status_text(job, run, metrics, curve), _plot(_figure(metrics, "loss", "loss")),
+            _heldout_figure(curve), _plot(_figure(metrics, "lr", "learning rate")),
+            _shown(launcher.log_tail(job["id"])), cancel_button)
 
 
-def start(db_path, base_model, pooling, lora, batch_size, mini_batch, temperature, lr, max_steps, warmup_steps,
-          weight_decay, max_length, seed, families, languages, heldout_share, checkpoint_every, out_dir, name):
+def _plot(figure):
+    """A figure shown only once it has points (no empty frames while a job loads)."""
+    return _shown(figure, figure is not None)
+
+
+def _heldout_figure(curve: list[dict]):
+    return _plot(_figure(curve, "ndcg_at_10", "held-out nDCG@10 (step 0: the base model)"))
+
+
+def start(db_path, values: dict):
+    """Launch a run from the form's values, named by TrainConfig field."""
     try:
-        config = TrainConfig(
-            base_model=(base_model or "").strip(), out_dir=(out_dir or "").strip() or str(launcher.default_out_dir()),
-            pooling=None if pooling == "auto" else pooling, lora=bool(lora), batch_size=int(batch_size),
-            mini_batch=int(mini_batch) or None, temperature=float(temperature), lr=float(lr),
-            max_steps=int(max_steps) or None, warmup_steps=None if warmup_steps in (None, "") or int(warmup_steps) < 0
-            else int(warmup_steps), weight_decay=float(weight_decay), max_length=int(max_length) or None,
-            seed=int(seed), families=list(families or []), languages=list(languages or []),
-            heldout_share=float(heldout_share), checkpoint_every=int(checkpoint_every), name=(name or "").strip() or None)
-        if not config.base_model:
-            raise StudioError("pick a base model (minilm, smollm2) or type a local folder")
+        config = launcher.config_from_form(values)
         job_id = launcher.start_training(db_path, config)
     except StudioError as error:
         return f"⚠ Not started: {error}."
-    except (TypeError, ValueError):
-        return "⚠ Not started: every number field needs a number."
     return f"Started training job {job_id}; output in `{config.out_dir}`. Curves appear after the first step."
 
 
@@ -130,87 +141,144 @@ PICK_RUN = "Click a run in the table to see its configuration, curves and result
 
 
 def run_details(db_path, run_id):
+    """(summary, loss curve, held-out curve, lr curve, results) of one past run."""
+    hidden = (_shown(None, False), _shown(None, False), _shown(None, False), _shown({}, False))
     if not run_id:
-        return PICK_RUN, _shown(None, False), _shown(None, False), _shown({}, False)
-    run = run_rows.get_run(open_db(db_path), int(run_id))
+        return PICK_RUN, *hidden
+    db = open_db(db_path)
+    run = run_rows.get_run(db, int(run_id))
     if run is None:
-        return f"There is no run {int(run_id)}.", _shown(None, False), _shown(None, False), _shown({}, False)
-    metrics = run_rows.metrics(open_db(db_path), run["id"])
-    config = {k: v for k, v in run["config"].items() if k != "heldout_ids"}
+        return f"There is no run {int(run_id)}.", *hidden
+    metrics = run_rows.metrics(db, run["id"])
+    config = {k: v for k, v in run["config"].items() if k not in ("heldout_ids", "train_ids")}
     config["heldout_examples"] = len(run["config"].get("heldout_ids", []))
-    summary = (f"**Run {run['id']} · {run['state']}** · base `{run['base_model']}` · output `{run['out_dir']}`\n\n"
-               f"data: {json.dumps(run['data_counts'], ensure_ascii=False)}\n\n"
-               f"```json\n{json.dumps(config, indent=1, ensure_ascii=False)}\n```")
+    outcome = run.get("outcome") or {}
+    summary = "\n\n".join([
+        f"**Run {run['id']} · {run['state']}** · base `{run['base_model']}` · output `{run['out_dir']}`",
+        *(outcome_lines(outcome) if outcome else []),
+        f"data: {json.dumps(run['data_counts'], ensure_ascii=False)}",
+        f"```json\n{json.dumps(config, indent=1, ensure_ascii=False)}\n```"])
     return (summary, _shown(_figure(metrics, "loss", f"run {run['id']}: loss")),
-            _shown(_figure(metrics, "lr", "learning rate")), _shown({"evaluations": launcher.run_results(db_path, run["id"])}))
+            _heldout_figure(run_rows.heldout_curve(db, run["id"])), _shown(_figure(metrics, "lr", "learning rate")),
+            _shown({"evaluations": launcher.run_results(db_path, run["id"])}))
 
 
-def data_preview(db_path, families, languages, heldout_share):
+def data_preview(db_path, families, languages, heldout_share, seed=42):
+    """(the data line, the query-instruction box): what will train, what is held out, the prompt saved."""
     try:
-        preview = launcher.data_preview(db_path, list(families or []), list(languages or []), float(heldout_share))
+        preview = launcher.data_preview(db_path, list(families or []), list(languages or []), float(heldout_share),
+                                        int(seed if seed is not None else 42))
     except (TypeError, ValueError):
-        return "Set the held-out share to a number between 0 and 0.5."
+        return "Set the held-out share to a number between 0 and 0.5.", gr.update()
     if not preview["matching"]:
-        return "No accepted examples match. Accept examples in the **Curate** tab, or clear the filters."
-    return (f"{preview['matching']} accepted examples match: **{preview['train']} for training** "
-            f"({preview['with_negative']} with a hard negative), {preview['heldout']} held out for evaluation.")
+        return ("No accepted examples match. Accept examples in the **Curate** tab, or clear the filters.",
+                gr.update(placeholder="(no examples yet)"))
+    line = (f"{preview['matching']} accepted examples match: **{preview['train']} for training** "
+            f"({preview['with_negative']} with a hard negative), {preview['heldout']} held out for evaluation "
+            f"({preview['split']}).")
+    if not preview["heldout"]:
+        line += "\n\n" + NO_HELDOUT.format(tasks=preview["tasks"])
+    instruction = preview["query_instruction"]
+    line += ("\n\nQuery prompt saved with the model: " + (f"“{instruction}”" if instruction else "none")
+             + " — the most frequent instruction of the retrieval families; type another below to change it.")
+    return line, gr.update(placeholder=instruction or "(no instruction)")
+
+
+NO_HELDOUT = ("⚠ **Nothing will be held out**: whole tasks are held out, and {tasks} task(s) with this share "
+              "give none. The run will train on everything, its progress cannot be scored during training, "
+              "and Compare will have no held-out set for it. Raise the held-out share, add examples of more "
+              "tasks, or evaluate it afterwards in Compare on a BEIR folder.")
 
 
 def suggestions(base_model):
     """The settings suggested for a base model; they replace the ones shown, so the note says for which model."""
     suggested = launcher.suggested_settings(base_model or "")
     note = f"For `{base_model}`: {suggested.note}" if base_model else suggested.note
-    return (suggested.lora, suggested.batch_size, suggested.mini_batch or 0, suggested.lr, suggested.max_length, note)
+    mini_batch = "" if suggested.mini_batch is None else str(suggested.mini_batch)  # empty: no caching
+    return (suggested.lora, suggested.batch_size, mini_batch, suggested.lr, str(suggested.max_length), note)
 
 
-def build(ctx) -> None:
+def _described(name: str, **overrides) -> dict:
+    """Label, help and element id of a TrainConfig field's control, from the field itself."""
+    item = FIELDS[name]
+    return {"label": settings.label(item), "info": item.metadata.get("help"), "elem_id": f"train-{name}",
+            **overrides}
+
+
+def _control(name: str, **overrides):
+    """The form control of a TrainConfig field, chosen by the field's type."""
+    item = FIELDS[name]
+    base, optional = settings.kind(TrainConfig, name)
+    default = overrides.pop("value", settings.default_of(item))
+    choices = item.metadata.get("choices")
+    common = _described(name, **overrides)
+    if base is bool and optional:
+        return gr.Radio(["auto", "on", "off"], value="auto", **common)
+    if base is bool:
+        return gr.Checkbox(value=default, **common)
+    if choices and base is list:
+        return gr.CheckboxGroup(choices, value=default, **common)
+    if choices:
+        return gr.Radio((["auto"] if optional else []) + choices, value=default or "auto", **common)
+    if base is list:
+        return gr.Dropdown([], value=default, multiselect=True, allow_custom_value=True, **common)
+    if base in (int, float) and optional:  # a number box cannot be empty: empty text means "decided at run time"
+        return gr.Textbox(value="" if default is None else str(default), placeholder="auto", **common)
+    if base in (int, float):
+        return gr.Number(value=default, precision=0 if base is int else None, **common)
+    return gr.Textbox(value=default or "", **common)
+
+
+FIELDS = {item.name: item for item in fields(TrainConfig)}
+ROWS = [["batch_size", "mini_batch", "temperature", "lr"],
+        ["max_steps", "warmup_steps", "weight_decay", "max_length"],
+        ["eval_every", "keep", "seed", "checkpoint_every"],
+        ["name", "out_dir"]]
+
+
+def build(ctx) -> dict:
+    """Lay out the tab; returns its form controls by TrainConfig field (every field has one)."""
     db_path = ctx.db_path
     suggested = launcher.suggested_settings("minilm")
+    controls = {}
     gr.Markdown(HELP, elem_classes=["help-text"])
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             gr.Markdown("### Data")
-            families = gr.CheckboxGroup(list(FAMILIES), label="Families", info="None ticked: all families.")
-            languages = gr.Dropdown(launcher.accepted_languages(db_path), multiselect=True, label="Languages",
-                                    info="Empty: all languages.", allow_custom_value=True)
-            heldout = gr.Slider(0, 0.5, value=0.1, step=0.05, label="Held-out share",
-                                info="Kept out of training and used to evaluate the run.")
+            controls["families"] = gr.CheckboxGroup(list(FAMILIES), **_described("families"))
+            controls["languages"] = gr.Dropdown(launcher.accepted_languages(db_path), multiselect=True,
+                                                allow_custom_value=True, **_described("languages"))
+            controls["heldout_share"] = gr.Slider(0, 0.5, value=0.1, step=0.05, **_described("heldout_share"))
             preview = gr.Markdown(elem_id="train-data-preview")
+            controls["query_instruction"] = _control("query_instruction", placeholder="(the default shown above)")
             gr.Markdown("### Model")
-            base_model = gr.Dropdown(MODELS, value="minilm", allow_custom_value=True, label="Base model",
-                                     info="minilm (encoder, fast on CPU), smollm2 (decoder, the paper's recipe "
-                                          "in miniature), or a local folder.")
+            controls["base_model"] = gr.Dropdown(MODELS, value="minilm", allow_custom_value=True,
+                                                 **_described("base_model", info="minilm (encoder, fast on CPU), "
+                                                              "smollm2 (decoder, the paper's recipe in miniature), "
+                                                              "or a local folder."))
             with gr.Row():
-                pooling = gr.Radio(["auto", "last", "mean"], value="auto", label="Pooling",
-                                   info="auto: mean for encoders, last token (EOS) for decoders.")
-                lora = gr.Checkbox(value=suggested.lora, label="LoRA (r=16, α=32, all linear layers)")
+                controls["pooling"] = _control("pooling")
+                controls["lora"] = _control("lora", value=suggested.lora, label="LoRA (r=16, α=32, all linear layers)")
         with gr.Column(scale=3):
             gr.Markdown("### Settings")
             note = gr.Markdown(suggested.note, elem_classes=["help-text"], elem_id="train-suggestion")
+            for row in ROWS:
+                with gr.Row():
+                    for name in row:
+                        controls[name] = _control(name)
+            with gr.Accordion("More settings", open=False):
+                with gr.Row():
+                    for name in FIELDS:
+                        if name not in controls:
+                            controls[name] = _control(name)
             with gr.Row():
-                batch_size = gr.Number(suggested.batch_size, precision=0, label="Batch size",
-                                       info="In-batch negatives: bigger is better.")
-                mini_batch = gr.Number(suggested.mini_batch or 0, precision=0, label="Mini-batch (0: off)",
-                                       info="Cached negatives: memory of this many texts.")
-                temperature = gr.Number(0.02, label="Temperature τ", info="Cosine ÷ τ.")
-                lr = gr.Number(suggested.lr, label="Learning rate")
-            with gr.Row():
-                max_steps = gr.Number(0, precision=0, label="Max steps (0: one epoch)")
-                warmup = gr.Number(-1, precision=0, label="Warm-up steps (-1: auto)", info="auto: min(100, 10%).")
-                weight_decay = gr.Number(0.1, label="Weight decay")
-                max_length = gr.Number(suggested.max_length, precision=0, label="Max length (tokens)")
-            with gr.Row():
-                seed = gr.Number(42, precision=0, label="Seed")
-                checkpoint_every = gr.Number(50, precision=0, label="Checkpoint every (steps)")
-                name = gr.Textbox(label="Run name (optional)")
-                out_dir = gr.Textbox(label="Output folder (optional)", info="Default: data/runs/run-<time>.")
-            with gr.Row():
-                start_button = gr.Button("Start training", variant="primary")
-                cancel_button = gr.Button("Cancel", variant="stop")
+                start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
+                cancel_button = gr.Button("Cancel", variant="stop", interactive=False, elem_id="train-cancel")
             action = gr.Markdown(elem_id="train-action")
     status = gr.Markdown(EMPTY, elem_id="train-status")
     with gr.Row():
         loss_plot = gr.Plot(label="Loss", visible=False)  # shown by the page load once there is a job
+        heldout_plot = gr.Plot(label="Held-out nDCG@10", visible=False)
         lr_plot = gr.Plot(label="Learning rate", visible=False)
     log = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, autoscroll=True, visible=False)
     with gr.Accordion("Past runs", open=True):
@@ -226,40 +294,53 @@ def build(ctx) -> None:
         run_summary = gr.Markdown(PICK_RUN, elem_id="train-run-summary")
         with gr.Row():
             run_loss = gr.Plot(label="Loss", visible=False)
+            run_heldout = gr.Plot(label="Held-out nDCG@10", visible=False)
             run_lr = gr.Plot(label="Learning rate", visible=False)
         run_results = gr.JSON(label="Results", visible=False, elem_id="train-run-results")
 
-    settings = [base_model, pooling, lora, batch_size, mini_batch, temperature, lr, max_steps, warmup, weight_decay,
-                max_length, seed, families, languages, heldout, checkpoint_every, out_dir, name]
-    status_outputs = [status, loss_plot, lr_plot, log]
-    start_button.click(lambda *values: start(db_path, *values), settings, action, api_name="train_start")
+    names = list(FIELDS)
+    form = [controls[name] for name in names]
+    status_outputs = [status, loss_plot, heldout_plot, lr_plot, log, cancel_button]
+    start_button.click(lambda *values: start(db_path, dict(zip(names, values))), form, action,
+                       api_name="train_start").then(lambda: current_status(db_path), None, status_outputs,
+                                                    show_progress="hidden")
     cancel_button.click(lambda: cancel(db_path), None, action, api_name="train_cancel")
     resume_button.click(lambda run_id: resume(db_path, run_id), run_pick, action, api_name="train_resume")
-    data_inputs = [families, languages, heldout]
-    gr.on([families.change, languages.change, heldout.release],
-          lambda f, lang, h: data_preview(db_path, f, lang, h), data_inputs, preview, api_name="train_data_preview")
-    base_model.change(suggestions, base_model, [lora, batch_size, mini_batch, lr, max_length, note],
-                      api_name="train_suggest")
-    details_button.click(lambda run_id: run_details(db_path, run_id), run_pick,
-                         [run_summary, run_loss, run_lr, run_results], api_name="train_run_details")
+    data_inputs = [controls["families"], controls["languages"], controls["heldout_share"], controls["seed"]]
+    data_outputs = [preview, controls["query_instruction"]]
+    gr.on([controls["families"].change, controls["languages"].change, controls["heldout_share"].release,
+           controls["seed"].change],
+          lambda f, lang, h, seed: data_preview(db_path, f, lang, h, seed), data_inputs, data_outputs,
+          api_name="train_data_preview")
+    controls["base_model"].change(suggestions, controls["base_model"],
+                                  [controls[n] for n in ("lora", "batch_size", "mini_batch", "lr", "max_length")]
+                                  + [note], api_name="train_suggest")
+    details_outputs = [run_summary, run_loss, run_heldout, run_lr, run_results]
+    details_button.click(lambda run_id: run_details(db_path, run_id), run_pick, details_outputs,
+                         api_name="train_run_details")
 
     def pick_run(event: gr.SelectData, table):
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         run_id = table.iloc[row, 0] if hasattr(table, "iloc") else table[row][0]
         return int(run_id), *run_details(db_path, run_id)
 
-    runs_table.select(pick_run, runs_table, [run_pick, run_summary, run_loss, run_lr, run_results])
+    runs_table.select(pick_run, runs_table, [run_pick, *details_outputs])
     timer = gr.Timer(2.0)
     timer.tick(lambda: current_status(db_path), None, status_outputs, api_name="train_status", show_progress="hidden")
     timer.tick(lambda: past_runs(db_path), None, runs_table, api_name="train_runs", show_progress="hidden")
-    # A reopened page shows the data, the running job and the past runs at once, not after a tick.
-    page = Context.root_block
-    page.load(lambda: current_status(db_path), None, status_outputs, show_progress="hidden")
-    def data_now(f, lang, h):
-        """The data line and the languages to choose from, as the accepted examples are now."""
-        return data_preview(db_path, f, lang, h), gr.update(choices=launcher.accepted_languages(db_path))
 
-    page.load(lambda f, lang, h: (past_runs(db_path), *data_now(f, lang, h)), data_inputs,
-              [runs_table, preview, languages], show_progress="hidden")
+    # A reopened page shows the data, the running job and the past runs at once, not after a tick.
+    def data_now(f, lang, h, seed):
+        """The data line and the languages to choose from, as the accepted examples are now."""
+        return (*data_preview(db_path, f, lang, h, seed),
+                gr.update(choices=launcher.accepted_languages(db_path)))
+
+    ctx.blocks.load(lambda: current_status(db_path), None, status_outputs, show_progress="hidden",
+                    api_visibility="private")
+    ctx.blocks.load(lambda *values: (past_runs(db_path), *data_now(*values)), data_inputs,
+                    [runs_table, *data_outputs, controls["languages"]], show_progress="hidden",
+                    api_visibility="private")
     # Coming back from the Curate tab: the count of accepted examples has changed since the page loaded.
-    ctx.tab.select(data_now, data_inputs, [preview, languages], api_visibility="private", show_progress="hidden")
+    ctx.tab.select(data_now, data_inputs, [*data_outputs, controls["languages"]], api_visibility="private",
+                   show_progress="hidden")
+    return controls

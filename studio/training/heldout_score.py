@@ -1,0 +1,74 @@
+"""Keeping score during training: the held-out nDCG@10 of the model being trained, at step 0 (the
+base model) and every few steps, the best weights seen so far, and what the run ends as.
+
+The held-out set is the run's own (studio/evaluation/heldout.py): held-out queries with their task
+instructions, searched among every document of the run's examples. Encoding runs in eval mode
+without gradients and draws no random numbers, so scoring does not change the training itself.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.evaluation.beir import RetrievalDataset
+from studio.evaluation.metrics import evaluate_run
+from studio.evaluation.search import top_k
+from studio.training.checkpoint import trainable_state
+
+NO_BETTER = "no better than the base model"
+
+
+def heldout_ndcg(model, dataset: RetrievalDataset) -> float:
+    """nDCG@10 of `model` (an EmbeddingModel) on `dataset`, each query with its own instruction."""
+    doc_vectors = model.encode_documents(dataset.doc_texts)
+    query_ids = list(dataset.queries)
+    by_instruction: dict[str | None, list[int]] = {}
+    for position, query_id in enumerate(query_ids):
+        by_instruction.setdefault(dataset.instructions.get(query_id), []).append(position)
+    query_vectors = np.zeros((len(query_ids), doc_vectors.shape[1]), dtype=np.float32)
+    for instruction, positions in by_instruction.items():
+        query_vectors[positions] = model.encode_queries([dataset.queries[query_ids[p]] for p in positions],
+                                                        instruction=instruction)
+    indices, scores = top_k(query_vectors, doc_vectors, 100)
+    run = {query_id: {dataset.doc_ids[i]: float(s) for i, s in zip(indices[row], scores[row])}
+           for row, query_id in enumerate(query_ids)}
+    return evaluate_run(dataset.qrels, run).metrics["ndcg_at_10"]
+
+
+@dataclass
+class Scoreboard:
+    """The held-out curve of a run and the trainable weights of its best step (step 0 counts)."""
+    curve: dict[int, float] = field(default_factory=dict)
+    best_step: int | None = None
+    best_weights: dict | None = None
+
+    def record(self, step: int, ndcg: float, model) -> bool:
+        """Note the score after `step` steps; keep the weights when strictly better. True if kept."""
+        self.curve[step] = ndcg
+        if self.best_step is None or ndcg > self.curve[self.best_step]:
+            self.best_step, self.best_weights = step, trainable_state(model)
+            return True
+        return False
+
+    def outcome(self, keep: str, final_step: int) -> dict:
+        """What the run ends as: which step is exported, and whether any step beat the base model."""
+        if not self.curve:
+            return {"kept": "last", "kept_step": final_step, "evaluated": False}
+        base = self.curve.get(0)
+        better = base is not None and any(score > base for step, score in self.curve.items() if step > 0)
+        kept_step = self.best_step if keep == "best" else final_step
+        verdict = NO_BETTER if not better else (
+            f"better than the base model: held-out nDCG@10 {base:.4f} → {self.curve[self.best_step]:.4f} "
+            f"at step {self.best_step}")
+        return {"kept": keep, "kept_step": kept_step, "evaluated": True, "better_than_base": better,
+                "verdict": verdict, "base_ndcg_at_10": base, "best_step": self.best_step,
+                "best_ndcg_at_10": self.curve[self.best_step], "kept_ndcg_at_10": self.curve.get(kept_step),
+                "curve": [[step, self.curve[step]] for step in sorted(self.curve)]}
+
+
+def eval_steps(eval_every: int | None, total_steps: int, has_heldout: bool) -> set[int]:
+    """The steps after which the held-out set is scored: 0, every N, and the last (empty: never)."""
+    if not has_heldout or eval_every == 0:
+        return set()
+    every = eval_every or max(1, round(total_steps / 10))
+    return {0, total_steps, *range(every, total_steps, every)}
