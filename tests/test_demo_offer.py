@@ -1,53 +1,15 @@
 """The first-run demo offer, clicked in headless Chromium against a launched studio."""
 
-import os
 import re
-import socket
 
 import pytest
 
 from storage.db import open_db
 from studio.demo.loader import demo_examples
 
+from tests.browser import page, shot, studio_url  # noqa: F401  (fixtures)
+
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = os.environ.get("STUDIO_SHOTS_DIR")  # set it to keep screenshots of what the test saw
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def studio_url(db_path):
-    from studio.ui.app import CSS, build_app
-
-    app = build_app(db_path)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
-
-
-@pytest.fixture
-def page():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
-        browser.close()
-
-
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
 
 
 def db_path_jobs(db_path) -> int:
@@ -58,12 +20,12 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     page.goto(studio_url)
     load = page.locator("#demo-load")
     load.wait_for(state="visible", timeout=30_000)
-    _shot(page, "demo-offer.png")
+    shot(page, "demo-offer.png")
     load.click()
     status = page.locator("#demo-status")
     playwright_api.expect(status).to_contain_text("Demo loaded", timeout=60_000)
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
-    _shot(page, "demo-loaded.png")
+    shot(page, "demo-loaded.png")
     # Curate's language filter offers the demo's languages without a reload.
     page.get_by_role("tab", name="4 · Curate").click()
     page.locator("#curate-language input").click()
@@ -76,7 +38,7 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     # "See the comparison in the Compare tab": it is there when the tab opens, without a reload or a click.
     page.get_by_role("tab", name="6 · Compare").click()
     playwright_api.expect(page.locator("#compare-summary")).to_contain_text("nDCG@10", timeout=60_000)
-    _shot(page, "demo-compare.png")
+    shot(page, "demo-compare.png")
     assert db_path_jobs(db_path) == 0  # shown from the stored evaluations: nothing was evaluated again
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0] == len(demo_examples())

@@ -135,6 +135,7 @@ class CurateTab:
                                      placeholder="words that must all occur; word* matches a prefix", scale=4)
             self.apply_button = gr.Button("Search / apply filters", variant="primary", scale=1)
             self.clear_button = gr.Button("Clear filters", scale=1)
+        self.filter_message = gr.Markdown(elem_id="curate-filter-result")
         self.filter_inputs = [self.status, self.family, self.language, self.model, self.template_version, self.task,
                               self.flags, self.length_field, self.min_chars, self.max_chars, self.search]
 
@@ -155,7 +156,6 @@ class CurateTab:
         self.bulk_state = gr.State({})
 
     def _layout_editor(self) -> None:
-        self.message = gr.Markdown()
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Row():
@@ -172,6 +172,7 @@ class CurateTab:
                     self.reject_button = gr.Button("✖ Reject (r)", variant="stop", elem_id="curate-reject")
                     self.save_button = gr.Button("Save edit (s)", elem_id="curate-save")
                     self.next_button = gr.Button("Next (j) ▶", elem_id="curate-next")
+                self.message = gr.Markdown(elem_id="curate-editor-result")
                 gr.Markdown("Accept and reject also save any edits you made, then move to the next row.",
                             elem_classes=["help-text"])
             with gr.Column(scale=2):
@@ -189,6 +190,7 @@ class CurateTab:
                 self.bulk_reject = gr.Button("Reject all matching")
                 self.bulk_delete = gr.Button("Delete all matching", variant="stop")
                 self.undo_button = gr.Button("↶ Undo last action")
+            self.bulk_message = gr.Markdown(elem_id="curate-bulk-result")
             with gr.Group(visible=False) as self.confirm_box:
                 self.confirm_text = gr.Markdown()
                 with gr.Row():
@@ -222,6 +224,7 @@ class CurateTab:
                 self.mine_pool = gr.Radio(["accepted", "not-rejected"], value="accepted", label="Pool of documents",
                                           scale=2)
                 self.mine_button = gr.Button("Mine hard negatives", variant="primary", scale=1)
+            self.job_message = gr.Markdown(elem_id="curate-job-result")
             with gr.Row():
                 self.job_status = gr.Markdown("No quality or mining job yet.")
                 self.cancel_job_button = gr.Button("Cancel running job", size="sm", scale=0)
@@ -236,11 +239,12 @@ class CurateTab:
                                 "their line numbers, unless you skip them. Duplicates are skipped.",
                                 elem_classes=["help-text"])
                     self.import_file = gr.File(label="File to import", file_types=[".jsonl", ".json", ".csv"],
-                                               type="filepath")
+                                               type="filepath", elem_id="curate-import-file")
                     with gr.Row():
                         self.import_status = gr.Radio(["pending", "accepted"], value="pending", label="Import as")
                         self.skip_bad = gr.Checkbox(False, label="Skip bad lines")
-                    self.import_button = gr.Button("Import", variant="primary")
+                    self.import_button = gr.Button("Import", variant="primary", elem_id="curate-import")
+                    self.import_message = gr.Markdown(elem_id="curate-import-result")
                 with gr.Column():
                     gr.Markdown("**Export** to the data folder's `exports/`: JSONL lines, a Hugging Face datasets "
                                 "folder (Parquet + dataset card, downloaded as a zip) or sentence-transformers "
@@ -252,7 +256,8 @@ class CurateTab:
                                                          label="Status")
                     self.export_name = gr.Textbox("accepted.jsonl", label="File or folder name (inside exports/)")
                     self.export_filtered = gr.Checkbox(True, label="Also apply the other filters shown above")
-                    self.export_button = gr.Button("Export", variant="primary")
+                    self.export_button = gr.Button("Export", variant="primary", elem_id="curate-export")
+                    self.export_message = gr.Markdown(elem_id="curate-export-result")
                     self.export_download = gr.File(label="Download", interactive=False)
 
     def _layout_stats(self) -> None:
@@ -520,7 +525,8 @@ class CurateTab:
         try:
             if not path:
                 raise StudioError("choose a .jsonl or .csv file to import first")
-            report = exchange.import_file(self.db(), path, status=as_status, skip_bad=bool(skip))
+            report = exchange.import_file(self.db(), path, status=as_status, skip_bad=bool(skip),
+                                         skip_hint="tick “Skip bad lines” above the Import button")
             choices = review.filter_choices(self.db())
             summary = report.summary()
             return [f"✔ {summary[0].upper()}{summary[1:]}.", gr.update(choices=choices.languages),
@@ -556,7 +562,7 @@ class CurateTab:
         self._wire_exchange()
 
     def _wire_table(self) -> None:
-        ctx, table_message = self.ctx, self.table_outputs + [self.message]
+        ctx, table_message = self.ctx, self.table_outputs + [self.filter_message]
         ctx.blocks.load(self.on_load, outputs=[self.family, self.language, self.model] + self.table_outputs + [
             self.actions, self.job_status, self.timer], api_name="curate_load")
         ctx.blocks.load(None, js=KEYBOARD_JS)
@@ -595,7 +601,7 @@ class CurateTab:
         self.save_button.click(self.decide(None), decide_inputs, decided, api_name="curate_save")
 
     def _wire_bulk(self) -> None:
-        asked = [self.bulk_state, self.confirm_box, self.confirm_text, self.message]
+        asked = [self.bulk_state, self.confirm_box, self.confirm_text, self.bulk_message]
         self.bulk_accept.click(self.prepare_bulk("accepted"), [self.filter_state], asked,
                                api_name="curate_bulk_accept")
         self.bulk_reject.click(self.prepare_bulk("rejected"), [self.filter_state], asked,
@@ -604,31 +610,31 @@ class CurateTab:
         self.confirm_button.click(
             self.confirm_bulk, [self.bulk_state, self.example_id, self.filter_state, self.page_state, self.sort,
                                 self.page_size],
-            [self.bulk_state, self.confirm_box] + self.table_outputs + [self.message, self.actions, self.info,
+            [self.bulk_state, self.confirm_box] + self.table_outputs + [self.bulk_message, self.actions, self.info,
                                                                          self.history],
             api_name="curate_bulk_confirm")
         self.cancel_button.click(lambda: [{}, gr.update(visible=False), "Cancelled; nothing changed."], None,
-                                 [self.bulk_state, self.confirm_box, self.message], api_name=False)
+                                 [self.bulk_state, self.confirm_box, self.bulk_message], api_name=False)
         self.undo_button.click(self.undo, [self.example_id, self.filter_state, self.page_state, self.sort,
                                            self.page_size],
-                               self.table_outputs + self.editor_outputs + [self.message, self.actions],
+                               self.table_outputs + self.editor_outputs + [self.bulk_message, self.actions],
                                api_name="curate_undo")
 
     def _wire_jobs(self) -> None:
-        started = [self.message, self.job_status, self.timer]
+        started = [self.job_message, self.job_status, self.timer]
         self.quality_button.click(self.start_quality, [self.job_model, self.dup_threshold, self.quality_scope],
                                   started, api_name="curate_quality")
         self.mine_button.click(self.start_mining, [self.job_model, self.mine_families, self.rank_from, self.rank_to,
                                                    self.mine_pool], started, api_name="curate_mine")
-        self.cancel_job_button.click(self.cancel_job, None, [self.message, self.job_status], api_name=False)
+        self.cancel_job_button.click(self.cancel_job, None, [self.job_message, self.job_status], api_name=False)
         self.timer.tick(self.poll_jobs, None, [self.job_status, self.timer], api_name=False, show_progress="hidden")
 
     def _wire_exchange(self) -> None:
         self.import_button.click(self.do_import, [self.import_file, self.import_status, self.skip_bad,
                                                   self.filter_state, self.sort, self.page_size],
-                                 [self.message, self.language, self.model] + self.table_outputs,
+                                 [self.import_message, self.language, self.model] + self.table_outputs,
                                  api_name="curate_import")
         self.export_button.click(self.do_export, [self.export_format, self.export_status, self.export_name,
                                                   self.export_filtered, self.filter_state],
-                                 [self.message, self.export_download], api_name="curate_export")
+                                 [self.export_message, self.export_download], api_name="curate_export")
         self.stats_button.click(self.show_stats, None, self.charts, api_name="curate_stats")
