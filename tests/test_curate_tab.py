@@ -181,3 +181,30 @@ def test_a_refused_import_says_so_beside_the_import_button(studio, store, page, 
     page.locator("#curate-import").click()
     playwright_api.expect(result).to_contain_text("Imported 1", timeout=30_000)
     playwright_api.expect(result).not_to_contain_text("line 1")
+
+
+def test_quality_job_flags_a_language_mismatch_and_spares_the_demo_bitext(studio, store, page):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from studio.demo.loader import load_demo
+
+    load_demo(studio.db_path, with_comparison=False)
+    insert_examples(store, [{"family": "sts", "language": "Uzbek", "instruction": "Retrieve semantically similar text.",
+                             "query": "The weather in the mountains changes very quickly in spring.",
+                             "positive": "In spring, mountain weather can turn suddenly.", "negative": None}])
+    page.goto(studio.url)
+    page.get_by_role("tab", name="4 · Curate").click()
+    page.get_by_text("Quality signals and hard-negative mining").click()
+    page.get_by_role("button", name="Compute quality signals").click()
+    playwright_api.expect(page.locator("#curate-job-result")).to_contain_text("Started quality job", timeout=30_000)
+    playwright_api.expect(page.locator("#curate-job-status")).to_contain_text("done", timeout=240_000)
+    page.locator("#curate-flags input").click()
+    page.get_by_role("option", name="language mismatch").click()
+    page.keyboard.press("Escape")
+    table = page.locator("#curate-table")
+    playwright_api.expect(table).to_contain_text("query is in English, not Uzbek", timeout=30_000)
+    playwright_api.expect(page.locator("#curate-caption")).to_contain_text("of 1 matching")
+    shot(page, "curate-language-mismatch.png")
+    flagged = store.execute("SELECT family, language FROM examples WHERE q_language_flag = 1").fetchall()
+    assert flagged == [("sts", "Uzbek")]
+    assert store.execute("SELECT COUNT(*) FROM examples WHERE family = 'bitext' AND q_at IS NOT NULL").fetchone()[0] \
+        == sum(1 for row in store.query("SELECT 1 FROM examples WHERE family = 'bitext'"))

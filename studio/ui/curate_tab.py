@@ -122,7 +122,7 @@ class CurateTab:
             self.task = gr.Textbox("", label="Task id", placeholder="any", scale=1)
         with gr.Row():
             self.flags = gr.Dropdown(review.flag_choices(), value=[], multiselect=True,
-                                     label="Quality flags (all must hold)", scale=3)
+                                     label="Quality flags (all must hold)", scale=3, elem_id="curate-flags")
             self.length_field = gr.Dropdown(["query", "positive", "negative", "instruction"], value="positive",
                                             label="Length of", scale=1)
             self.min_chars = gr.Textbox("", label="Min characters", placeholder="any", scale=1)
@@ -140,7 +140,7 @@ class CurateTab:
                               self.flags, self.length_field, self.min_chars, self.max_chars, self.search]
 
     def _layout_table(self) -> None:
-        self.caption = gr.Markdown()
+        self.caption = gr.Markdown(elem_id="curate-caption")
         self.table = gr.Dataframe(headers=HEADERS, datatype=DATATYPES, interactive=False, wrap=True,
                                   elem_id="curate-table",
                                   column_widths=["55px", "80px", "95px", "105px", "17%", "24%", "16%", "70px", "10%"],
@@ -204,7 +204,9 @@ class CurateTab:
             gr.Markdown("The **quality job** embeds every example with the chosen model and stores: the margin "
                         "between positive and negative (flagged when the negative scores at or above the positive), "
                         "near-duplicate groups (cosine above the threshold; the group keeps one), length against "
-                        "the requested num_words, and empty or wrong-script fields. Each becomes a filter and a "
+                        "the requested num_words, empty fields, and fields not in the language they are tagged "
+                        "with (told by a language identifier; bitext translations and long-short labels are "
+                        "cross-language by design and not judged). Each becomes a filter and a "
                         "sort above. **Mining** gives examples without a negative one from a rank window of the "
                         "accepted pool (ranks 10–50 skip likely true positives); mined negatives are marked and "
                         "can be reviewed with the flag “negative was mined”.", elem_classes=["help-text"])
@@ -226,7 +228,7 @@ class CurateTab:
                 self.mine_button = gr.Button("Mine hard negatives", variant="primary", scale=1)
             self.job_message = gr.Markdown(elem_id="curate-job-result")
             with gr.Row():
-                self.job_status = gr.Markdown("No quality or mining job yet.")
+                self.job_status = gr.Markdown("No quality or mining job yet.", elem_id="curate-job-status")
                 self.cancel_job_button = gr.Button("Cancel running job", size="sm", scale=0)
             self.timer = gr.Timer(2.0, active=False)
 
