@@ -72,3 +72,44 @@ def test_offer_goes_away_when_data_arrives_another_way(studio_url, page, db_path
     insert_examples(open_db(db_path), [{"family": "sts", "language": "English", "instruction": "x",
                                         "query": "a generated query", "positive": "its match", "negative": None}])
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden(timeout=20_000)
+
+
+def _demo_examples(db_path) -> int:
+    return open_db(db_path).execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0]
+
+
+def test_after_no_thanks_the_help_tab_still_loads_the_demo_once(studio_url, page, db_path):
+    page.goto(studio_url)
+    page.locator("#demo-dismiss").wait_for(state="visible", timeout=30_000)
+    page.locator("#demo-dismiss").click()
+    page.get_by_role("tab", name="Help · demo").click()
+    playwright_api.expect(page.locator("#help-demo-state")).to_contain_text("not loaded", timeout=30_000)
+    page.locator("#help-demo-load").click()
+    result = page.locator("#help-demo-result")
+    playwright_api.expect(result).to_contain_text("Demo loaded", timeout=60_000)
+    playwright_api.expect(page.locator("#help-demo-state")).to_contain_text(f"{len(demo_examples())} examples")
+    assert _demo_examples(db_path) == len(demo_examples())
+    page.locator("#help-demo-load").click()
+    playwright_api.expect(result).to_contain_text("already loaded: nothing was added", timeout=60_000)
+    assert _demo_examples(db_path) == len(demo_examples())
+    shot(page, "help-demo-loaded-twice.png")
+
+
+def test_after_work_of_ones_own_the_demo_loads_beside_it_and_is_removed_again(studio_url, page, db_path):
+    from storage.examples import insert_examples
+
+    insert_examples(open_db(db_path), [{"family": "sts", "language": "English", "instruction": "x",
+                                        "query": "my very own query", "positive": "its match", "negative": None}])
+    page.goto(studio_url)
+    page.get_by_role("tab", name="Help · demo").click()
+    assert not page.locator("#demo-load").is_visible()  # no first-run offer: the database has data
+    page.locator("#help-demo-load").click()
+    playwright_api.expect(page.locator("#help-demo-result")).to_contain_text("Demo loaded", timeout=60_000)
+    assert _demo_examples(db_path) == len(demo_examples())
+    page.locator("#help-demo-remove").click()
+    playwright_api.expect(page.locator("#help-demo-result")).to_contain_text("Removed", timeout=60_000)
+    playwright_api.expect(page.locator("#help-demo-state")).to_contain_text("not loaded")
+    shot(page, "help-demo-removed.png")
+    db = open_db(db_path)
+    assert db.execute("SELECT query FROM examples").fetchall() == [("my very own query",)]
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

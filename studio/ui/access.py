@@ -19,7 +19,7 @@ from studio.auth import Editors
 
 # A handler is named by its api_name, or "module:qualname" of its function where it has none.
 CHANGES = frozenset({
-    "demo_load",
+    "demo_load", "help_demo_load", "demo_remove",
     "template_save", "template_revert", "template_reset",
     "tasks_brainstorm", "tasks_cancel", "tasks_edit", "tasks_accept", "tasks_reject",
     "settings_test",  # calls the endpoint with the server's key
