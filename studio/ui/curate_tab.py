@@ -143,10 +143,10 @@ class CurateTab:
         self.caption = gr.Markdown(elem_id="curate-caption")
         self.table = gr.Dataframe(headers=HEADERS, datatype=DATATYPES, interactive=False, wrap=True,
                                   elem_id="curate-table",
-                                  column_widths=["55px", "80px", "95px", "105px", "17%", "24%", "16%", "70px", "10%"],
+                                  column_widths=["55px", "100px", "95px", "105px", "17%", "23%", "16%", "70px", "10%"],
                                   max_height=620, label="Examples (click a row to open it)")
         with gr.Row():
-            self.first_page_button = gr.Button("⏮ First", size="sm")
+            self.first_page_button = gr.Button("« First page", size="sm")
             self.previous_page_button = gr.Button("◀ Previous page", size="sm")
             self.page_box = gr.Number(1, label="Page", precision=0, minimum=1, scale=0, min_width=100)
             self.next_page_button = gr.Button("Next page ▶", size="sm")
