@@ -28,7 +28,7 @@ MARK_CLOSE = "\ue001"
 TEXT_FIELDS = ("query", "positive", "negative")
 EDITABLE_FIELDS = ("instruction", "query", "positive", "negative")
 QUALITY_COLUMNS = ("q_margin", "q_margin_flag", "q_dup_group", "q_dup_size", "q_length_ratio",
-                   "q_length_flag", "q_script_flag", "q_empty_flag", "q_problems", "q_model", "q_at")
+                   "q_length_flag", "q_language_flag", "q_empty_flag", "q_problems", "q_model", "q_at")
 
 # Quality and shape flags a filter can ask for; all chosen ones must hold.
 FLAGS = {
@@ -36,10 +36,10 @@ FLAGS = {
     "duplicate": ("in a near-duplicate group", "e.q_dup_group IS NOT NULL"),
     "duplicate_extra": ("near-duplicate, not the one kept", "e.q_dup_group IS NOT NULL AND e.q_dup_group != e.id"),
     "length": ("length misses num_words", "e.q_length_flag = 1"),
-    "script": ("wrong script for the language", "e.q_script_flag = 1"),
+    "language": ("language mismatch", "e.q_language_flag = 1"),
     "empty": ("empty field", "e.q_empty_flag = 1"),
     "any_problem": ("any quality problem",
-                    "(e.q_margin_flag = 1 OR e.q_length_flag = 1 OR e.q_script_flag = 1 OR e.q_empty_flag = 1"
+                    "(e.q_margin_flag = 1 OR e.q_length_flag = 1 OR e.q_language_flag = 1 OR e.q_empty_flag = 1"
                     " OR (e.q_dup_group IS NOT NULL AND e.q_dup_group != e.id))"),
     "unchecked": ("no quality signals yet", "e.q_at IS NULL"),
     "no_negative": ("no negative", "EXISTS (SELECT 1 FROM example_texts t WHERE t.id = e.id AND t.negative IS NULL)"),
@@ -59,7 +59,7 @@ SORTS = {
     "positive_length_desc": "length(t.positive) DESC, e.id DESC",
     "query_length": "length(t.query) ASC, e.id DESC",
     "updated": "e.updated_at DESC, e.id DESC",
-    "problems": "e.q_problems IS NULL, e.q_margin_flag DESC, e.q_script_flag DESC, e.q_empty_flag DESC,"
+    "problems": "e.q_problems IS NULL, e.q_margin_flag DESC, e.q_language_flag DESC, e.q_empty_flag DESC,"
                 " e.q_length_flag DESC, e.id DESC",
 }
 

@@ -277,7 +277,7 @@ VIEW_ORDER = ["id", "family", "language", "instruction", "query", "positive", "n
               "template_version_id", "placeholders", "model", "raw_response", "prompt_tokens", "completion_tokens",
               "cost", "job_id", "source", "negative_mined", "content_hash", "norm_hash", "created_at", "updated_at",
               "q_margin", "q_margin_flag", "q_dup_group", "q_dup_size", "q_length_ratio", "q_length_flag",
-              "q_script_flag", "q_empty_flag", "q_problems", "q_model", "q_at"]
+              "q_language_flag", "q_empty_flag", "q_problems", "q_model", "q_at"]
 # What an INSERT through the view gets for a column it leaves out (views have no defaults).
 VIEW_DEFAULTS = {"language": "'English'", "instruction": "''", "status": "'pending'", "source": "'generated'",
                  "negative_mined": "0", "created_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",

@@ -12,6 +12,7 @@ from gradio_client import handle_file
 
 from storage.db import open_db
 from storage.examples import get_example, insert_examples
+from tests.browser import in_viewport, page, shot  # noqa: F401  (page is a fixture)
 from tests.example_rows import make_rows
 
 NO_FILTER = ["all", "all", "all", "all", "", "", [], "positive", "", "", ""]
@@ -151,3 +152,63 @@ def test_accepting_row_after_row_crosses_the_page_edge_and_keeps_going(studio_cl
         seen.append(current)
     assert len(set(seen)) == 6, seen  # every example opened once: the page edge does not send one back
     assert store.execute("SELECT COUNT(*) FROM examples WHERE status = 'accepted'").fetchone()[0] == 5
+
+
+def test_a_refused_import_says_so_beside_the_import_button(studio, store, page, tmp_path):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    insert_examples(store, make_rows(30))  # a full table above, as in real use
+    source = tmp_path / "bad.jsonl"
+    source.write_text("{broken\n")
+    page.goto(studio.url)
+    page.get_by_role("tab", name="4 · Curate").click()
+    page.get_by_text("Import and export").click()
+    page.locator("#curate-import").scroll_into_view_if_needed()
+    page.locator("#curate-import-file input[type=file]").set_input_files(str(source))
+    page.wait_for_timeout(1000)  # the upload lands before the click reads it
+    page.locator("#curate-import").click()
+    result = page.locator("#curate-import-result")
+    playwright_api.expect(result).to_contain_text("line 1", timeout=30_000)
+    playwright_api.expect(result).to_contain_text("Skip bad lines")
+    shot(page, "curate-import-refused.png")
+    page.locator("#curate-import").scroll_into_view_if_needed()
+    assert in_viewport(page, page.locator("#curate-import")) and in_viewport(page, result)
+    # A later good import replaces the refusal in the same place.
+    source.write_text(json.dumps({"query": "a fresh query", "positive": "its passage", "negative": None,
+                                  "instruction": "", "family": "short-short", "language": "English"}) + "\n")
+    page.locator("#curate-import-file").get_by_label("Clear").click()
+    page.locator("#curate-import-file input[type=file]").set_input_files(str(source))
+    page.wait_for_timeout(1000)
+    page.locator("#curate-import").click()
+    playwright_api.expect(result).to_contain_text("Imported 1", timeout=30_000)
+    playwright_api.expect(result).not_to_contain_text("line 1")
+
+
+def test_quality_job_flags_a_language_mismatch_and_spares_the_demo_bitext(studio, store, page):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from studio.demo.loader import load_demo
+
+    load_demo(studio.db_path, with_comparison=False)
+    insert_examples(store, [{"family": "sts", "language": "Uzbek", "instruction": "Retrieve semantically similar text.",
+                             "query": "The weather in the mountains changes very quickly in spring.",
+                             "positive": "In spring, mountain weather can turn suddenly.", "negative": None}])
+    page.goto(studio.url)
+    page.get_by_role("tab", name="4 · Curate").click()
+    page.get_by_text("Quality signals and hard-negative mining").click()
+    page.get_by_role("button", name="Compute quality signals").click()
+    started = page.locator("#curate-job-result")
+    playwright_api.expect(started).to_contain_text("Started quality job", timeout=30_000)
+    job_id = int(started.inner_text().split()[-1].rstrip("."))
+    playwright_api.expect(page.locator("#curate-job-status")).to_contain_text(f"quality job {job_id} · done",
+                                                                            timeout=240_000)
+    page.locator("#curate-flags input").click()
+    page.get_by_role("option", name="language mismatch").click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Search / apply filters").click()
+    table = page.locator("#curate-table")
+    playwright_api.expect(table).to_contain_text("query is in English, not Uzbek", timeout=30_000)
+    playwright_api.expect(page.locator("#curate-caption")).to_contain_text("of 1 matching")
+    shot(page, "curate-language-mismatch.png")
+    flagged = store.execute("SELECT family, language FROM examples WHERE q_language_flag = 1").fetchall()
+    assert flagged == [("sts", "Uzbek")]
+    assert store.execute("SELECT COUNT(*) FROM examples WHERE family = 'bitext' AND q_at IS NOT NULL").fetchone()[0] \
+        == sum(1 for row in store.query("SELECT 1 FROM examples WHERE family = 'bitext'"))

@@ -7,9 +7,11 @@ from storage import curation
 from storage.curation import ExampleFilter
 from storage.db import open_db
 from storage.examples import get_example, insert_examples
-from studio.curation.checks import parse_num_words, script_share, text_checks
+from studio.curation.checks import parse_num_words, text_checks
+from studio.curation.language_id import mismatch
 from studio.curation.mining import MiningSettings, pick_in_window, run_mining_job
 from studio.curation.quality import QualitySettings, run_quality_job, union_groups
+from studio.demo.loader import demo_examples
 from studio.jobs import JobContext
 
 TOPICS = ["volcano eruption lava", "chess opening strategy", "sourdough bread baking", "jazz saxophone solo",
@@ -19,11 +21,16 @@ TOPICS = ["volcano eruption lava", "chess opening strategy", "sourdough bread ba
           "quantum computing qubit", "wine tasting notes", "mountain bike repair", "origami crane folding"]
 
 
-def test_script_check_tells_scripts_apart():
-    assert script_share("Привет, как дела?", "Cyrillic") == 1.0
-    assert script_share("Hello there friend", "Cyrillic") == 0.0
-    assert script_share("東京の天気はどうですか", "Japanese") == 1.0
-    assert script_share("12 34 !!", "Latin") is None  # too few letters to judge
+def test_language_identifier_names_the_language_a_text_is_in():
+    english = "The meeting starts at half past nine on Tuesday in room 214."
+    found = mismatch(english, "Uzbek")
+    assert found is not None and found.detected == "English" and found.probability > 0.6
+    assert mismatch(english, "English") is None
+    assert mismatch("Uchrashuv seshanba kuni soat to'qqiz yarimda 214-xonada boshlanadi.", "Uzbek") is None
+    assert mismatch("Fernweh", "English") is None  # a word or two is too short to judge
+    # Close varieties the model cannot tell apart are not a mismatch.
+    assert mismatch("Sastanak počinje u utorak u devet i trideset u sobi 214.", "Croatian") is None
+    assert mismatch("Sastanak počinje u utorak u devet i trideset u sobi 214.", "Serbian") is None
 
 
 def test_num_words_parsing_and_length_flags():
@@ -41,15 +48,34 @@ def test_num_words_parsing_and_length_flags():
     assert text_checks(label, {"num_words": "less than 10"}, True)["q_length_flag"] == 1
 
 
-def test_empty_and_wrong_script_fields_are_flagged():
-    row = {"family": "short-long", "language": "Russian", "query": "Как испечь хлеб?",
-           "positive": "This answer is written in English instead", "negative": "  "}
+def test_empty_fields_and_text_in_another_language_are_flagged():
+    row = {"family": "short-long", "language": "Russian", "query": "Как испечь хлеб дома без дрожжей?",
+           "positive": "This answer is written in English instead of Russian", "negative": "  "}
     checks = text_checks(row, {}, True)
-    assert checks["q_script_flag"] == 1 and checks["q_empty_flag"] == 1
-    assert any("positive not in Cyrillic" in p for p in checks["problems"])
-    bitext = {"family": "bitext", "language": "English", "query": "Good morning to you",
-              "positive": "Доброе утро тебе", "negative": "Добрый вечер тебе"}
-    assert text_checks(bitext, {"src_lang": "English", "tgt_lang": "Russian"}, True)["q_script_flag"] == 0
+    assert checks["q_language_flag"] == 1 and checks["q_empty_flag"] == 1
+    assert "positive is in English, not Russian" in checks["problems"]
+    uzbek = {"family": "sts", "language": "Uzbek", "query": "The weather in the mountains changes very quickly.",
+             "positive": "Mountain weather can turn suddenly.", "negative": None}
+    assert "query is in English, not Uzbek" in text_checks(uzbek, {}, False)["problems"]
+
+
+def test_cross_language_by_design_is_not_a_mismatch():
+    bitext = {"family": "bitext", "language": "English", "query": "Good morning, how did you sleep last night?",
+              "positive": "Доброе утро, как ты спал прошлой ночью?", "negative": "Добрый вечер, как ты спал прошлой ночью?"}
+    assert text_checks(bitext, {"src_lang": "English", "tgt_lang": "Russian"}, True)["q_language_flag"] == 0
+    assert text_checks(bitext, {}, True)["q_language_flag"] == 0  # imported: the target is not recorded
+    # Each side is still checked against its own language.
+    wrong = text_checks(bitext, {"src_lang": "English", "tgt_lang": "German"}, True)
+    assert wrong["q_language_flag"] == 1 and "positive is in Russian, not German" in wrong["problems"]
+    label = {"family": "long-short", "language": "Chinese", "query": "由于连续多日强降雨,当地河流水位迅速上涨,部分村庄出现内涝。",
+             "positive": "weather and disasters", "negative": "politics"}
+    assert text_checks(label, {}, True)["q_language_flag"] == 0
+
+
+def test_no_demo_row_is_flagged_for_its_language():
+    # The old script check flagged 19 of these correct rows (bitext translations, long-short labels).
+    flagged = [row for row in demo_examples() if text_checks(row, {}, True)["q_language_flag"]]
+    assert flagged == []
 
 
 def test_union_groups_joins_transitively():
@@ -78,7 +104,7 @@ def quality_db(db_path):
     return db, result.ids
 
 
-def test_quality_job_stores_margin_duplicate_length_and_script_signals(quality_db, db_path):
+def test_quality_job_stores_margin_duplicate_length_and_language_signals(quality_db, db_path):
     db, ids = quality_db
     job = JobContext.create(db_path, "quality", {})
     stats = run_quality_job(job, QualitySettings(model="minilm", dup_threshold=0.95))
@@ -92,7 +118,7 @@ def test_quality_job_stores_margin_duplicate_length_and_script_signals(quality_d
     assert curation.count(db, ExampleFilter(flags=("duplicate_extra",))) == 1
     # Row 0's positive is a short sentence, far below num_words 50.
     assert rows[ids[0]]["q_length_flag"] == 1 and rows[ids[3]]["q_length_flag"] == 0
-    assert rows[ids[9]]["q_script_flag"] == 1 and "positive not in Cyrillic" in rows[ids[9]]["q_problems"]
+    assert rows[ids[9]]["q_language_flag"] == 1 and "positive is in English, not Russian" in rows[ids[9]]["q_problems"]
     assert all(row["q_model"] == "minilm" for row in rows.values())
     margin_sorted = curation.page(db, ExampleFilter(), sort="margin").rows
     assert margin_sorted[0]["id"] == ids[0]
@@ -145,3 +171,23 @@ def test_pick_in_window_stays_inside_ranks():
     picks = {pick_in_window(order, 10, 50, random.Random(seed)) for seed in range(300)}
     assert min(picks) >= 9 and max(picks) <= 49 and len(picks) > 20
     assert pick_in_window(list(range(5)), 10, 50, random.Random(0)) is None
+
+
+def test_migration_26_renames_the_script_flag_and_keeps_the_view_writable(db_path, monkeypatch):
+    from storage import db as db_module
+
+    old = open_db(db_path, migrate=False)
+    before = [m for m in db_module.available_migrations() if m[0] < 26]
+    monkeypatch.setattr(db_module, "available_migrations", lambda: before)
+    db_module.apply_migrations(old)
+    old.execute("INSERT INTO examples (family, query, positive, content_hash, norm_hash, q_script_flag)"
+                " VALUES ('sts', 'a query', 'a positive', 'c1', 'n1', 1)")
+    old.conn.close()
+    monkeypatch.undo()
+    db = open_db(db_path)
+    assert db.execute("SELECT q_language_flag FROM examples").fetchall() == [(1,)]
+    assert curation.count(db, ExampleFilter(flags=("language",))) == 1
+    db.execute("UPDATE examples SET q_language_flag = 0")  # the view's write triggers name the new column
+    db.execute("INSERT INTO examples (family, query, positive, content_hash, norm_hash, q_language_flag)"
+               " VALUES ('sts', 'b query', 'b positive', 'c2', 'n2', 1)")
+    assert db.execute("SELECT q_language_flag FROM example_rows ORDER BY id").fetchall() == [(0,), (1,)]

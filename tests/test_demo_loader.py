@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from storage.db import open_db
-from studio.demo.loader import (database_is_empty, demo_available, demo_examples, demo_loaded, demo_tasks,
+from studio.demo.loader import (DemoRows, database_is_empty, demo_rows, remove_demo, demo_available, demo_examples, demo_loaded, demo_tasks,
                                 load_demo)
 from studio.prompts.families import FAMILIES, load_families
 from studio.prompts.languages import language_by_name
@@ -194,3 +194,41 @@ def test_demo_run_model_is_rebuilt_and_reproduces_its_recorded_evaluation(db_pat
     fresh = evaluate(run["out_dir"], dataset, instruction=QueryInstruction(PER_QUERY))
     for name, value in recorded[run["out_dir"]]["metrics"].items():
         assert abs(fresh.metrics[name] - value) < 1e-3, name
+
+
+def test_demo_loads_beside_ones_own_rows_and_removing_it_leaves_them(db_path):
+    from storage.examples import insert_examples
+    from storage.tasks import add_tasks
+
+    db = open_db(db_path)
+    add_tasks(db, "short-long", ["Given a recipe question, retrieve a cooking passage that answers it."])
+    insert_examples(db, [{"family": "sts", "language": "English", "instruction": "x", "query": "my own query",
+                          "positive": "my own positive", "negative": None}])
+    load_demo(db_path, with_comparison=True)
+    loaded = demo_rows(db_path)
+    assert loaded.examples == len(demo_examples()) and loaded.tasks == len(demo_tasks()) and loaded.runs == 1
+    removed = remove_demo(db_path)
+    assert removed == loaded and not demo_rows(db_path).any
+    db = open_db(db_path)
+    assert db.execute("SELECT query FROM examples").fetchall() == [("my own query",)]
+    assert db.execute("SELECT source FROM tasks").fetchall() == [("brainstorm",)]
+    assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM run_metrics").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM examples_fts WHERE examples_fts MATCH 'own'").fetchone()[0] == 1
+    assert remove_demo(db_path) == DemoRows(0, 0, 0)
+    # Loading again brings all of it back, the run included.
+    load_demo(db_path)
+    assert demo_rows(db_path) == loaded
+
+
+def test_a_demo_task_that_ones_own_example_came_from_stays(db_path):
+    from storage.examples import insert_examples
+
+    load_demo(db_path, with_comparison=False)
+    db = open_db(db_path)
+    task_id = db.execute("SELECT id FROM tasks WHERE source = 'demo' LIMIT 1").fetchone()[0]
+    insert_examples(db, [{"family": "short-long", "language": "English", "instruction": "x", "query": "generated q",
+                          "positive": "generated p", "negative": "generated n", "task_id": task_id}])
+    removed = remove_demo(db_path)
+    assert removed.tasks == len(demo_tasks()) - 1
+    assert open_db(db_path).execute("SELECT id FROM tasks").fetchall() == [(task_id,)]

@@ -1,51 +1,17 @@
 """The first-run demo offer, clicked in headless Chromium against a launched studio."""
 
-import os
 import re
-import socket
 
 import pytest
 
 from storage.db import open_db
 from studio.demo.loader import demo_examples
 
-from tests.outside import launch_chromium, playwright_api as require_browser
+from tests.browser import page, shot, studio_url  # noqa: F401  (fixtures)
+
+from tests.outside import playwright_api as require_browser
 
 playwright_api = require_browser()
-SHOTS = os.environ.get("STUDIO_SHOTS_DIR")  # set it to keep screenshots of what the test saw
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def studio_url(db_path):
-    from studio.ui.app import CSS, build_app
-
-    app = build_app(db_path)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
-
-
-@pytest.fixture
-def page():
-    with playwright_api.sync_playwright() as driver:
-        browser = launch_chromium(driver)
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
-        browser.close()
-
-
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
 
 
 def db_path_jobs(db_path) -> int:
@@ -56,12 +22,12 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     page.goto(studio_url)
     load = page.locator("#demo-load")
     load.wait_for(state="visible", timeout=30_000)
-    _shot(page, "demo-offer.png")
+    shot(page, "demo-offer.png")
     load.click()
     status = page.locator("#demo-status")
     playwright_api.expect(status).to_contain_text("Demo loaded", timeout=60_000)
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden()
-    _shot(page, "demo-loaded.png")
+    shot(page, "demo-loaded.png")
     # Curate's language filter offers the demo's languages without a reload.
     page.get_by_role("tab", name="4 · Curate").click()
     page.locator("#curate-language input").click()
@@ -74,7 +40,7 @@ def test_empty_studio_offers_the_demo_and_loading_it_fills_the_database(studio_u
     # "See the comparison in the Compare tab": it is there when the tab opens, without a reload or a click.
     page.get_by_role("tab", name="6 · Compare").click()
     playwright_api.expect(page.locator("#compare-summary")).to_contain_text("nDCG@10", timeout=60_000)
-    _shot(page, "demo-compare.png")
+    shot(page, "demo-compare.png")
     assert db_path_jobs(db_path) == 0  # shown from the stored evaluations: nothing was evaluated again
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0] == len(demo_examples())
@@ -108,3 +74,44 @@ def test_offer_goes_away_when_data_arrives_another_way(studio_url, page, db_path
     insert_examples(open_db(db_path), [{"family": "sts", "language": "English", "instruction": "x",
                                         "query": "a generated query", "positive": "its match", "negative": None}])
     playwright_api.expect(page.locator("#demo-load")).to_be_hidden(timeout=20_000)
+
+
+def _demo_examples(db_path) -> int:
+    return open_db(db_path).execute("SELECT COUNT(*) FROM examples WHERE source = 'demo'").fetchone()[0]
+
+
+def test_after_no_thanks_the_help_tab_still_loads_the_demo_once(studio_url, page, db_path):
+    page.goto(studio_url)
+    page.locator("#demo-dismiss").wait_for(state="visible", timeout=30_000)
+    page.locator("#demo-dismiss").click()
+    page.get_by_role("tab", name="Help · demo").click()
+    playwright_api.expect(page.locator("#help-demo-state")).to_contain_text("not loaded", timeout=30_000)
+    page.locator("#help-demo-load").click()
+    result = page.locator("#help-demo-result")
+    playwright_api.expect(result).to_contain_text("Demo loaded", timeout=60_000)
+    playwright_api.expect(page.locator("#help-demo-state")).to_contain_text(f"{len(demo_examples())} examples")
+    assert _demo_examples(db_path) == len(demo_examples())
+    page.locator("#help-demo-load").click()
+    playwright_api.expect(result).to_contain_text("already loaded: nothing was added", timeout=60_000)
+    assert _demo_examples(db_path) == len(demo_examples())
+    shot(page, "help-demo-loaded-twice.png")
+
+
+def test_after_work_of_ones_own_the_demo_loads_beside_it_and_is_removed_again(studio_url, page, db_path):
+    from storage.examples import insert_examples
+
+    insert_examples(open_db(db_path), [{"family": "sts", "language": "English", "instruction": "x",
+                                        "query": "my very own query", "positive": "its match", "negative": None}])
+    page.goto(studio_url)
+    page.get_by_role("tab", name="Help · demo").click()
+    assert not page.locator("#demo-load").is_visible()  # no first-run offer: the database has data
+    page.locator("#help-demo-load").click()
+    playwright_api.expect(page.locator("#help-demo-result")).to_contain_text("Demo loaded", timeout=60_000)
+    assert _demo_examples(db_path) == len(demo_examples())
+    page.locator("#help-demo-remove").click()
+    playwright_api.expect(page.locator("#help-demo-result")).to_contain_text("Removed", timeout=60_000)
+    playwright_api.expect(page.locator("#help-demo-state")).to_contain_text("not loaded")
+    shot(page, "help-demo-removed.png")
+    db = open_db(db_path)
+    assert db.execute("SELECT query FROM examples").fetchall() == [("my very own query",)]
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

@@ -180,6 +180,19 @@ def test_the_whole_loop_in_a_browser(isolated_data_dir, tmp_path, fake_endpoint)
         expect(page.locator("h4").filter(has_text="B · ")).to_be_visible()
         shot("6-compare")
 
+        # Help: the demo set joins the newcomer's own work (no first-run offer any more), then every
+        # tab is looked at once more as it is after the walk.
+        page.get_by_role("tab", name="Help · demo").click()
+        page.locator("#help-demo-load").click()
+        expect(page.locator("#help-demo-result")).to_contain_text("Demo loaded", timeout=120_000)
+        shot("7-help")
+        assert _count(db_path, "SELECT COUNT(*) FROM examples WHERE source != 'demo' AND status = 'accepted'") \
+            == generated
+        for number, name in enumerate(("Templates", "Tasks", "Generate", "Curate", "Train", "Compare"), start=1):
+            tab(number, name)
+            page.wait_for_timeout(1500)
+            shot(f"after-walk-{number}-{name.lower()}")
+
         assert not errors, errors
         browser.close()
     print(f"screenshots of every tab: {shots}")

@@ -50,7 +50,9 @@ def test_migration_moves_a_single_table_store_without_losing_anything(db_path, m
     old.execute("UPDATE examples SET positive = ?, content_hash = ?, norm_hash = ?, q_margin = 0.25 WHERE id = 3",
                 [texts[2], content_hash(*texts), norm_hash(*texts)])
     old.execute("UPDATE examples SET status = 'accepted' WHERE family = 'sts'")
-    wide = [dict(row) for row in old.query("SELECT * FROM examples ORDER BY id")]
+    # Migration 26 renames q_script_flag to q_language_flag.
+    wide = [{("q_language_flag" if name == "q_script_flag" else name): value for name, value in row.items()}
+            for row in old.query("SELECT * FROM examples ORDER BY id")]
     old.conn.close()
     monkeypatch.undo()
 

@@ -71,7 +71,7 @@ def test_a_running_brainstorm_can_be_cancelled_from_the_tab(configured, fake, st
         note = studio_client.predict("long-short", 20, api_name="/tasks_brainstorm")
         assert note.startswith("Brainstorming 20 long-short tasks")
         deadline = time.time() + 30
-        while not studio_client.predict("long-short", "all", "", api_name="/tasks_poll")[0].startswith("⏳"):
+        while "(running)" not in studio_client.predict("long-short", "all", "", api_name="/tasks_poll")[0]:
             assert time.time() < deadline
             time.sleep(0.3)
         assert studio_client.predict("long-short", api_name="/tasks_cancel").endswith("cancelling…")

@@ -1,9 +1,10 @@
 """The Templates tab, driven through gradio_client against a studio started as `python app.py`."""
 
+import re
+
 from storage.db import open_db
 from studio.prompts.versions import active_template
-
-
+from tests.browser import page, shot  # noqa: F401  (page is a fixture)
 
 def value(output):
     """gradio_client returns component updates as dicts; the value is what a user sees."""
@@ -53,3 +54,34 @@ def test_save_diff_revert_and_reset(studio, studio_client):
     assert "default" in status and reset_body.strip() == body.strip()
     assert len(history["data"]) == 5
     assert active_template(open_db(studio.db_path), "long-long", "generate", "v1")["version"] == 5
+
+
+def test_unsaved_changes_hint_shows_while_the_text_differs_from_the_active_version(studio_client):
+    _, _, body, *_ = studio_client.predict("sts", "generate", "v1", api_name="/template_load")
+    assert studio_client.predict("sts", "generate", "v1", body, api_name="/template_unsaved") == ""
+    hint = studio_client.predict("sts", "generate", "v1", body + "\nOne more line.", api_name="/template_unsaved")
+    assert "Unsaved changes" in hint and "version 1" in hint
+
+
+def test_syntax_error_has_one_full_stop_and_the_diff_no_stray_fence(studio, studio_client):
+    status, _ = studio_client.predict("short-short", "generate", "v1", "{% if x %} unfinished", "",
+                                      api_name="/template_save")
+    assert "'if'. The previous version" in status and ".." not in status
+    _, _, body, *_ = studio_client.predict("short-short", "generate", "v1", api_name="/template_load")
+    _, history = studio_client.predict("short-short", "generate", "v1", body + "\nAnswer in JSON only.", "note",
+                                       api_name="/template_save")
+    diff = studio_client.predict("short-short", "generate", "v1", history["data"][-1][-1], api_name="/template_diff")
+    assert diff.startswith("```diff\n") and diff.endswith("\n```") and diff.count("```") == 2
+
+
+def test_the_editor_wraps_long_lines_in_the_browser(studio, page):
+    from playwright.sync_api import expect
+
+    page.goto(studio.url)
+    expect(page.locator("#template-editor .cm-content")).to_have_class(re.compile("cm-lineWrapping"),
+                                                                        timeout=30_000)
+    page.locator("#template-editor .cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type(" and one more clause" * 12)
+    expect(page.locator("#template-unsaved")).to_contain_text("Unsaved changes", timeout=30_000)
+    shot(page, "templates-unsaved.png")

@@ -3,11 +3,12 @@ when nothing will be), and Cancel can only be pressed while a run is going."""
 
 import pytest
 
-from tests.test_demo_offer import _shot, page, studio_url  # noqa: F401 (fixtures)
+from tests.browser import page, shot as _shot, studio_url  # noqa: F401 (fixtures)
+from tests.outside import playwright_api as require_browser
 from tests.tiny_models import build_tiny_decoder
 from tests.training_data import add_accepted_examples
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+playwright_api = require_browser()
 
 
 def _open_train_tab(page, url):

@@ -169,3 +169,11 @@ def test_a_run_whose_process_died_is_marked_interrupted_and_resumable(db_path, t
     assert run_rows.get_run(db, run_id)["state"] == "interrupted"
     with pytest.raises(StudioError, match="no checkpoint"):
         launcher.resume_training(db_path, run_id)
+
+
+def test_too_few_examples_to_train_is_said_in_the_singular(db_path, tmp_path):
+    from studio.training.launcher import start_training
+
+    add_accepted_examples(db_path, 1)
+    with pytest.raises(StudioError, match="only 1 accepted example matches for training"):
+        start_training(db_path, TrainConfig(base_model="minilm", out_dir=str(tmp_path / "out"), heldout_share=0.0))

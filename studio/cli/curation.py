@@ -48,7 +48,7 @@ def register(commands, parent) -> None:
     p.set_defaults(func=run_export)
 
     p = commands.add_parser("quality", parents=[parent], help="compute quality signals for examples",
-                            description="Margins, near-duplicate groups, length and script checks, stored per "
+                            description="Margins, near-duplicate groups, length and language checks, stored per "
                                         "example (a background job when started from the UI).")
     p.add_argument("--model", default="minilm", help="embedding model: minilm, smollm2, a folder or a hub id")
     p.add_argument("--dup-threshold", type=float, default=0.95, help="cosine above which examples are near-duplicates")
@@ -110,7 +110,7 @@ def run_quality(args) -> int:
     stats = run_quality_job(job, settings)
     print(f"quality signals for {stats['examples']} example(s): {stats['margin_flags']} margin flag(s), "
           f"{stats['dup_groups']} near-duplicate group(s), {stats['length_flags']} length flag(s), "
-          f"{stats['script_flags']} script flag(s), {stats['empty_flags']} empty field(s)")
+          f"{stats['language_flags']} language mismatch(es), {stats['empty_flags']} empty field(s)")
     return 0
 
 

@@ -1,43 +1,14 @@
-"""Cheap text checks that need no model: empty fields, writing script, length against num_words."""
+"""Text checks that need no embedding model: empty fields, the language each field is in, length
+against num_words."""
 
 import re
-import unicodedata
-from functools import lru_cache
 
+from studio.curation.language_id import mismatch
 from studio.prompts.languages import language_by_name
 
-# The language table names a script per language; these are the Unicode name prefixes that count
-# as that script (Japanese mixes kanji and kana, Korean text may carry hanja).
-SCRIPT_PREFIXES = {
-    "Han": ("CJK",),
-    "Japanese": ("CJK", "HIRAGANA", "KATAKANA"),
-    "Hangul": ("HANGUL", "CJK"),
-}
 # Scripts written without spaces between words: words are estimated from letters instead.
 UNSPACED_SCRIPTS = ("Han", "Japanese", "Thai", "Lao", "Khmer", "Myanmar")
-MIN_LETTERS_TO_JUDGE = 3
-WRONG_SCRIPT_SHARE = 0.5
 _NUMBER = re.compile(r"\d+")
-
-
-@lru_cache(maxsize=65536)
-def char_script(ch: str) -> str:
-    """The first word of a letter's Unicode name (LATIN, CYRILLIC, CJK, HIRAGANA...)."""
-    name = unicodedata.name(ch, "")
-    first = name.split(" ", 1)[0]
-    if first in ("FULLWIDTH", "HALFWIDTH") and " " in name:
-        return name.split(" ", 2)[1]
-    return first
-
-
-def script_share(text: str, script: str) -> float | None:
-    """Share of the letters of `text` written in `script`; None when there are too few letters."""
-    prefixes = SCRIPT_PREFIXES.get(script, (script.upper(),))
-    letters = [ch for ch in text if ch.isalpha()]
-    if len(letters) < MIN_LETTERS_TO_JUDGE:
-        return None
-    inside = sum(1 for ch in letters if char_script(ch) in prefixes)
-    return inside / len(letters)
 
 
 def expected_script(language: str | None) -> str | None:
@@ -64,10 +35,16 @@ def parse_num_words(value) -> tuple[str, int] | None:
 
 
 def field_languages(row: dict, placeholders: dict) -> dict[str, str | None]:
-    """Which language each field should be in (bitext: query in the source, the rest in the target)."""
-    if row["family"] == "bitext" and placeholders.get("src_lang") and placeholders.get("tgt_lang"):
-        return {"query": placeholders["src_lang"], "positive": placeholders["tgt_lang"],
-                "negative": placeholders["tgt_lang"]}
+    """Which language each field should be in, for the fields whose language is known. Some are
+    cross-language by design: a bitext pair has its source sentence in the row's language and its
+    translations in the target language (unchecked where the target is not recorded, as in
+    imported rows), and a long-short label may be in any language, so labels are never checked."""
+    if row["family"] == "bitext":
+        target = placeholders.get("tgt_lang")
+        source = placeholders.get("src_lang") or row.get("language")
+        return {"query": source, **({"positive": target, "negative": target} if target else {})}
+    if row["family"] == "long-short":
+        return {"query": row.get("language")}
     return {name: row.get("language") for name in ("query", "positive", "negative")}
 
 
@@ -92,16 +69,12 @@ def text_checks(row: dict, placeholders: dict, has_negative_key: bool, length_to
                                                            and not row.get("negative_mined")):
         empty = 1
         problems.append("negative empty")
-    wrong_script = 0
+    wrong_language = 0
     for name, language in field_languages(row, placeholders).items():
-        script = expected_script(language)
-        text = row.get(name)
-        if not script or not text:
-            continue
-        share = script_share(text, script)
-        if share is not None and share < WRONG_SCRIPT_SHARE:
-            wrong_script = 1
-            problems.append(f"{name} not in {script} script")
+        found = mismatch(row.get(name), language)
+        if found:
+            wrong_language = 1
+            problems.append(f"{name} is in {found.detected}, not {language}")
     ratio, length_flag = None, None
     rule = LENGTH_RULES.get(row["family"])
     if rule:
@@ -116,5 +89,5 @@ def text_checks(row: dict, placeholders: dict, has_negative_key: bool, length_to
             if length_flag:
                 problems.append(f"{'too short' if kind == 'min' else 'too long'} for num_words {number}"
                                 f" ({ratio:.0%})")
-    return {"q_empty_flag": empty, "q_script_flag": wrong_script, "q_length_ratio": ratio,
+    return {"q_empty_flag": empty, "q_language_flag": wrong_language, "q_length_ratio": ratio,
             "q_length_flag": length_flag, "problems": problems}

@@ -60,6 +60,9 @@ class ExportReport:
         return text
 
 
+SKIP_HINT = "--skip-bad"  # the command line's way; the Curate tab names its checkbox
+
+
 def _line_list(numbers: list[int]) -> str:
     shown = ", ".join(str(n) for n in numbers[:SHOWN_BAD_LINES])
     more = len(numbers) - SHOWN_BAD_LINES
@@ -130,8 +133,9 @@ def _csv_records(handle):
 
 
 def read_examples(path, skip_bad: bool = False, max_bytes: int = MAX_IMPORT_BYTES,
-                  max_rows: int = MAX_IMPORT_ROWS) -> tuple[list[dict], list[int]]:
-    """Parse and validate a JSONL or CSV file; returns (rows, numbers of skipped bad lines)."""
+                  max_rows: int = MAX_IMPORT_ROWS, skip_hint: str = SKIP_HINT) -> tuple[list[dict], list[int]]:
+    """Parse and validate a JSONL or CSV file; returns (rows, numbers of skipped bad lines).
+    skip_hint says how the caller's face skips bad lines (a flag, a checkbox)."""
     path = Path(path)
     if not path.is_file():
         raise StudioError(f"{path} is not a file: give the path of a .jsonl or .csv file")
@@ -158,19 +162,23 @@ def read_examples(path, skip_bad: bool = False, max_bytes: int = MAX_IMPORT_BYTE
         raise StudioError(f"{path.name} is not UTF-8 text: save it as UTF-8 and import it again") from None
     if bad and not skip_bad:
         first_number, first_reason = bad[0]
-        raise StudioError(f"{path.name} was not imported: {len(bad)} bad line(s), {_line_list([n for n, _ in bad])}"
-                          f" (line {first_number}: {first_reason}); fix them, or import again skipping bad lines (--skip-bad)")
+        lines = "1 bad line" if len(bad) == 1 else f"{len(bad)} bad lines"
+        raise StudioError(f"{path.name} was not imported: {lines}, {_line_list([n for n, _ in bad])}"
+                          f" (line {first_number}: {first_reason}); fix them, or import again skipping bad lines"
+                          f" ({skip_hint})")
     if not rows and not bad:
         raise StudioError(f"{path.name} holds no examples: each line needs query, positive and family")
     return rows, [number for number, _ in bad]
 
 
 def import_file(db, path, status: str = "pending", skip_bad: bool = False,
-                max_bytes: int = MAX_IMPORT_BYTES, max_rows: int = MAX_IMPORT_ROWS) -> ImportReport:
+                max_bytes: int = MAX_IMPORT_BYTES, max_rows: int = MAX_IMPORT_ROWS,
+                skip_hint: str = SKIP_HINT) -> ImportReport:
     """Validate the whole file first, then insert it in one transaction (duplicates skipped)."""
     if status not in IMPORT_STATUSES:
         raise StudioError(f"imported examples can be pending or accepted, not {status!r}")
-    rows, skipped = read_examples(path, skip_bad=skip_bad, max_bytes=max_bytes, max_rows=max_rows)
+    rows, skipped = read_examples(path, skip_bad=skip_bad, max_bytes=max_bytes, max_rows=max_rows,
+                                  skip_hint=skip_hint)
     for row in rows:
         row["status"] = status
         row["source"] = "import"

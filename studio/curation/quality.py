@@ -4,7 +4,8 @@
   above the positive (a false or useless hard negative).
 - near-duplicates: examples whose (query, positive) pair embeds above a cosine threshold form a
   group; the group keeps one (an accepted one if any, else the oldest) and the rest are flagged.
-- length against num_words, empty fields and wrong script: see studio.curation.checks.
+- length against num_words, empty fields and language mismatch (a field not in the language it
+  is tagged with): see studio.curation.checks.
 """
 
 import json
@@ -141,16 +142,16 @@ def run_quality_job(job, settings: QualitySettings) -> dict:
                 if margin_flag:
                     problems.insert(0, f"negative ≥ positive (margin {margin:+.3f})")
                 updates.append([margin, margin_flag, checks["q_length_ratio"], checks["q_length_flag"],
-                                checks["q_script_flag"], checks["q_empty_flag"], "; ".join(problems) or None,
+                                checks["q_language_flag"], checks["q_empty_flag"], "; ".join(problems) or None,
                                 settings.model, now(), row["id"]])
                 stats["margin_flags"] += int(bool(margin_flag))
                 stats["length_flags"] += int(bool(checks["q_length_flag"]))
-                stats["script_flags"] += checks["q_script_flag"]
+                stats["language_flags"] += checks["q_language_flag"]
                 stats["empty_flags"] += checks["q_empty_flag"]
             with transaction(db):
                 db.conn.executemany(
                     "UPDATE example_rows SET q_margin = ?, q_margin_flag = ?, q_length_ratio = ?, q_length_flag = ?,"
-                    " q_script_flag = ?, q_empty_flag = ?, q_problems = ?, q_model = ?, q_at = ? WHERE id = ?",
+                    " q_language_flag = ?, q_empty_flag = ?, q_problems = ?, q_model = ?, q_at = ? WHERE id = ?",
                     updates)
             job.progress(min(start + CHUNK, len(ids)), len(ids), "encoding and checking examples", stats=stats)
         job.progress(len(ids), len(ids), "grouping near-duplicates", stats=stats)
@@ -205,11 +206,11 @@ def _placeholders(value) -> dict:
 
 def _empty_stats() -> dict:
     return {"examples": 0, "margin_flags": 0, "dup_groups": 0, "dup_extra": 0, "length_flags": 0,
-            "script_flags": 0, "empty_flags": 0}
+            "language_flags": 0, "empty_flags": 0}
 
 
 def _summary(stats: dict) -> str:
     return (f"Checked {stats['examples']} examples: {stats['margin_flags']} with negative ≥ positive, "
             f"{stats['dup_groups']} near-duplicate groups ({stats['dup_extra']} extra copies), "
-            f"{stats['length_flags']} off-length, {stats['script_flags']} wrong script, "
+            f"{stats['length_flags']} off-length, {stats['language_flags']} in another language than tagged, "
             f"{stats['empty_flags']} with an empty field.")

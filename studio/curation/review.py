@@ -85,6 +85,12 @@ class TableView:
     def caption(self) -> str:
         return self._counts() + self._indexing_note()
 
+    @property
+    def store_is_empty(self) -> bool | None:
+        """Whether the store holds no example at all; None when a filter is applied (then an empty
+        page says nothing about the store, and the empty state stays as it was)."""
+        return None if self.filter else self.total == 0
+
     def _counts(self) -> str:
         if self.total == 0:
             return "No examples match these filters."
@@ -165,6 +171,67 @@ def table_view(db, flt: ExampleFilter, sort: str = "newest", page: int = 0,
         search_backlog.start_indexer(db)  # no-op while one runs; resumes a backlog a stopped process left
     return TableView(rows=table_rows(result.rows), ids=[row["id"] for row in result.rows], total=total, page=page,
                      pages=pages, page_size=page_size, filter=flt.to_dict(), capped=capped, indexing=indexing)
+
+
+PAGE_TURNS = {"first": lambda page: 0, "previous": lambda page: int(page or 0) - 1,
+              "next": lambda page: int(page or 0) + 1}
+
+
+def turn_page(db, flt: ExampleFilter, sort: str, page, page_size, turn: str) -> TableView:
+    """The first, previous or next page from `page` (0-based); table_view keeps it in range."""
+    return table_view(db, flt, sort, PAGE_TURNS[turn](page), page_size)
+
+
+def page_numbered(db, flt: ExampleFilter, sort: str, number, page_size) -> TableView:
+    """The page a person typed, counted from 1."""
+    return table_view(db, flt, sort, int(number or 1) - 1, page_size)
+
+
+@dataclass
+class Move:
+    """Where the editor goes next: the example to open and the table page to show.
+
+    open_id None: the editor stays as it is; view None: the table stays as it is. note says why
+    nothing moved (at either end of the list)."""
+    open_id: int | None
+    view: TableView | None
+    note: str = ""
+
+
+def neighbour(db, current, ids, flt: ExampleFilter, sort: str, page, page_size, direction: int) -> Move:
+    """The open example's neighbour in the table (direction +1 or -1), across page edges."""
+    ids = list(ids or [])
+    if current in ids:
+        index = ids.index(current) + direction
+    else:
+        index = 0 if direction > 0 else len(ids) - 1
+    if 0 <= index < len(ids):
+        return Move(ids[index], None)
+    next_page = int(page or 0) + direction
+    if next_page < 0:
+        return Move(None, None, "This is the first example.")
+    view = table_view(db, flt, sort, next_page, page_size)
+    if view.page != next_page or not view.ids:
+        return Move(None, None, "This is the last example.")
+    return Move(view.ids[0] if direction > 0 else view.ids[-1], view)
+
+
+def after_decision(db, current: int, old_ids, flt: ExampleFilter, sort: str, page, page_size) -> Move:
+    """The table to show and the example to open after deciding one: the next row of the page as
+    it was; at the page's end, a row that moved up into it (when the filter dropped decided rows)
+    or the next page's first, and then the table turns to that page, so the following decision
+    continues from there instead of finding the same example again."""
+    view = table_view(db, flt, sort, page, page_size)
+    old_ids = list(old_ids or [])
+    if current in old_ids and old_ids.index(current) + 1 < len(old_ids):
+        return Move(old_ids[old_ids.index(current) + 1], view)
+    fresh = [example_id for example_id in view.ids if example_id not in old_ids]
+    if fresh:
+        return Move(fresh[0], view)
+    following = table_view(db, flt, sort, int(page or 0) + 1, page_size)
+    if following.page == int(page or 0) + 1 and following.ids:
+        return Move(following.ids[0], following)
+    return Move(current, view)
 
 
 @dataclass

@@ -109,6 +109,64 @@ def load_demo(db_path, status: str = "accepted", with_comparison: bool = True) -
         db.conn.close()
 
 
+@dataclass
+class DemoRows:
+    """How many demo rows of each kind a database holds (or a removal took out)."""
+    examples: int
+    tasks: int
+    runs: int
+
+    def describe(self) -> str:
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}" + ("" if n == 1 else "s")
+        parts = [count(self.examples, "example"), count(self.tasks, "task")]
+        if self.runs:
+            parts.append(count(self.runs, "pre-computed training run") + " with its comparison")
+        return ", ".join(parts)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.examples or self.tasks or self.runs)
+
+
+_DEMO_RUNS = "SELECT id FROM runs WHERE json_extract(config, '$.source') = ?"
+
+
+def demo_rows(db_path) -> DemoRows:
+    """The demo rows in the database now: examples, tasks and the pre-computed run."""
+    db = open_db(db_path)
+    try:
+        def count(sql: str) -> int:
+            return db.execute(sql, [SOURCE]).fetchone()[0]
+        return DemoRows(count("SELECT COUNT(*) FROM example_rows WHERE source = ?"),
+                        count("SELECT COUNT(*) FROM tasks WHERE source = ?"),
+                        count(f"SELECT COUNT(*) FROM ({_DEMO_RUNS})"))
+    finally:
+        db.conn.close()
+
+
+def remove_demo(db_path) -> DemoRows:
+    """Delete every demo row: the demo examples (with their history), the demo tasks that no
+    other example was generated from, and the pre-computed run with its metrics and evaluations.
+    The user's own rows stay. Returns what was removed; load_demo brings it all back."""
+    db = open_db(db_path)
+    try:
+        with transaction(db):
+            runs = [row[0] for row in db.execute(_DEMO_RUNS, [SOURCE]).fetchall()]
+            for table in ("evaluations", "run_metrics"):
+                db.execute(f"DELETE FROM {table} WHERE run_id IN ({_DEMO_RUNS})", [SOURCE])
+            db.execute(f"DELETE FROM runs WHERE id IN ({_DEMO_RUNS})", [SOURCE])
+            ids = "SELECT id FROM example_rows WHERE source = ?"
+            db.execute(f"DELETE FROM example_history WHERE example_id IN ({ids})", [SOURCE])
+            db.execute(f"DELETE FROM example_texts WHERE id IN ({ids})", [SOURCE])
+            examples = db.execute("DELETE FROM example_rows WHERE source = ?", [SOURCE]).rowcount
+            tasks = db.execute("DELETE FROM tasks WHERE source = ? AND id NOT IN"
+                               " (SELECT task_id FROM example_rows WHERE task_id IS NOT NULL)", [SOURCE]).rowcount
+        return DemoRows(examples, tasks, len(runs))
+    finally:
+        db.conn.close()
+
+
 def rebuild_demo_model(folder: Path) -> Path | None:
     """The demo run's fine-tuned model: the bundled minilm with the bundled LoRA adapter merged in,
     saved as a sentence-transformers folder. None when this build ships no adapter."""

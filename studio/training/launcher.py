@@ -134,7 +134,8 @@ def start_training(db_path, config: TrainConfig) -> int:
         raise StudioError("a training job is already running: wait for it or cancel it first")
     preview = data_preview(db_path, config.families, config.languages, config.heldout_share, config.seed)
     if preview["train"] < 2:
-        raise StudioError(f"only {preview['train']} accepted examples match for training: accept more examples "
+        matched = "1 accepted example matches" if preview["train"] == 1 else f"{preview['train']} accepted examples match"
+        raise StudioError(f"only {matched} for training: accept more examples "
                           "in the Curate tab or loosen the filters")
     if Path(config.out_dir).exists() and any(Path(config.out_dir).iterdir()):
         raise StudioError(f"the output folder {config.out_dir} is not empty: choose a new folder")

@@ -19,7 +19,7 @@ from studio.auth import Editors
 
 # A handler is named by its api_name, or "module:qualname" of its function where it has none.
 CHANGES = frozenset({
-    "demo_load",
+    "demo_load", "help_demo_load", "demo_remove",
     "template_save", "template_revert", "template_reset",
     "tasks_brainstorm", "tasks_cancel", "tasks_edit", "tasks_accept", "tasks_reject",
     "settings_test",  # calls the endpoint with the server's key
@@ -27,7 +27,7 @@ CHANGES = frozenset({
     "curate_accept", "curate_reject", "curate_save", "curate_undo",
     "curate_bulk_accept", "curate_bulk_reject", "curate_bulk_delete", "curate_bulk_confirm",
     "curate_quality", "curate_mine", "curate_import", "curate_export",
-    "studio.ui.curate_tab:build.<locals>.cancel_job",
+    "studio.ui.curate_tab:CurateTab.cancel_job",
     "train_start", "train_cancel", "train_resume",
     "studio.ui.compare_tab:start", "studio.ui.compare_tab:keep_upload",
 })

@@ -1,4 +1,4 @@
-"""The studio's Gradio app: six tabs in the order of the loop."""
+"""The studio's Gradio app: six tabs in the order of the loop, then help and the demo set."""
 
 import os
 from dataclasses import replace
@@ -7,7 +7,8 @@ import gradio as gr
 
 from storage.db import open_db
 from studio.auth import Editors, access_note, hf_sign_in_enabled, login_checker
-from studio.ui import access, compare_tab, curate_tab, demo_offer, generate_tab, tasks_tab, templates_tab, train_tab
+from studio.ui import (access, compare_tab, curate_tab, demo_offer, generate_tab, help_tab, tasks_tab, templates_tab,
+                       train_tab)
 from studio.ui.context import UIContext
 
 TABS = [
@@ -17,6 +18,7 @@ TABS = [
     ("4 · Curate", curate_tab),
     ("5 · Train", train_tab),
     ("6 · Compare", compare_tab),
+    ("Help · demo", help_tab),
 ]
 
 CSS = """

@@ -328,7 +328,9 @@ def build(ctx) -> None:
 
         gr.Markdown("### Map of the embedding space (PCA)")
         project_button = gr.Button("Project a sample of queries and documents")
-        projection_note = gr.Markdown("", elem_classes=["help-text"])
+        projection_note = gr.Markdown("The map stays empty until you press the button: it then embeds a sample of "
+                                      "the dataset's queries and documents with both models and draws them in 2-D "
+                                      "(PCA), coloured by relevance.", elem_classes=["help-text"])
         projection_plot = gr.Plot(label="2-D projection, coloured by relevance")
 
     with gr.Accordion("Stored evaluations (every run's held-out result and every comparison)", open=False):

@@ -2,7 +2,8 @@
 
 import gradio as gr
 
-from studio.demo.loader import database_is_empty, demo_available, demo_examples, demo_tasks, load_demo
+from studio.demo.loader import (DemoLoadResult, database_is_empty, demo_available, demo_examples, demo_tasks,
+                                load_demo)
 from studio.errors import StudioError
 
 
@@ -13,7 +14,18 @@ def offer_text() -> str:
     return (f"**New here?** The database is empty. Load the bundled demo set to see every tab with something in "
             f"it: {len(examples)} hand-written examples in {families} task families and {languages} languages, "
             f"{len(demo_tasks())} tasks, and a small pre-computed training run with its base-versus-fine-tuned "
-            "comparison. Demo rows are marked *demo* and can be deleted in Curate.")
+            "comparison. Demo rows are marked *demo*; the **Help** tab loads or removes them at any time.")
+
+
+def loaded_text(result: DemoLoadResult) -> str:
+    """What a load of the demo set did, in words."""
+    if not (result.examples_added or result.tasks_added or result.comparison_added):
+        return "The demo set is already loaded: nothing was added."
+    parts = [f"{result.examples_added} examples", f"{result.tasks_added} tasks"]
+    if result.comparison_added:
+        parts.append("one pre-computed training run with its comparison")
+    return (f"Demo loaded: {', '.join(parts)}. Read the examples in the Curate tab (4), or see the comparison in "
+            "the Compare tab (6).")
 
 
 def build(ctx) -> None:
@@ -43,12 +55,7 @@ def build(ctx) -> None:
             result = load_demo(ctx.db_path)
         except StudioError as error:
             return gr.Group(visible=True), gr.Markdown(f"Could not load the demo: {error}", visible=True)
-        parts = [f"{result.examples_added} examples", f"{result.tasks_added} tasks"]
-        if result.comparison_added:
-            parts.append("one pre-computed training run with its comparison")
-        return gr.Group(visible=False), gr.Markdown(
-            f"Demo loaded: {', '.join(parts)}. Read the examples in the Curate tab (4), or see the comparison in "
-            "the Compare tab (6).", visible=True)
+        return gr.Group(visible=False), gr.Markdown(loaded_text(result), visible=True)
 
     ctx.blocks.load(show_offer, outputs=[offer, watch], show_progress="hidden", api_visibility="private")
     watch.tick(still_empty, outputs=[offer, watch], show_progress="hidden", api_visibility="private")

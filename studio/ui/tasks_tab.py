@@ -75,8 +75,8 @@ def brainstorm_status(db, family):
     key = f"{job['id']}:{job['state']}:{job['done']}:{job['cancel_requested']}"
     if job["state"] in job_rows.ACTIVE_STATES:
         if job["cancel_requested"]:
-            return f"⏳ Job {job['id']}: cancelling…", key, False
-        return f"⏳ Job {job['id']}: {job['message'] or 'starting the LLM…'}", key, True
+            return f"Job {job['id']} (running): cancelling…", key, False
+        return f"Job {job['id']} (running): {job['message'] or 'starting the LLM…'}", key, True
     if job["state"] == "done":
         return f"✓ Job {job['id']}: {job['message']}.", key, False
     if job["state"] == "cancelled":
@@ -106,7 +106,7 @@ def cancel_brainstorm(db_path, family):
     if job is None or job["state"] not in job_rows.ACTIVE_STATES:
         return f"No {family} brainstorm is running."
     jobs.cancel(db, job["id"])
-    return f"⏳ Job {job['id']}: cancelling…"
+    return f"Job {job['id']} (running): cancelling…"
 
 
 def select(rows, event: gr.SelectData):
@@ -154,7 +154,7 @@ def build(ctx) -> None:
     brainstorm_note = gr.Markdown(elem_id="tasks-brainstorm-note")
     summary = gr.Markdown(elem_classes=["empty-state"], elem_id="tasks-summary")
     tasks = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, max_height=420, label="Tasks",
-                         column_widths=["5%", "50%", "8%", "8%", "10%", "8%", "11%"], elem_id="tasks-table")
+                         column_widths=["5%", "48%", "100px", "8%", "10%", "8%", "11%"], elem_id="tasks-table")
     with gr.Row():
         task_id = gr.Number(label="Selected task id", precision=0, value=None, scale=1, interactive=False)
         text = gr.Textbox(label="Task text (edit, then Save)", lines=2, scale=5, elem_id="tasks-edit")

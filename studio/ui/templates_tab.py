@@ -89,7 +89,8 @@ def save(db_path, family_name, kind, variant, body, note):
     try:
         row = store.save_template(open_db(db_path), family_name, kind, variant, body, note=note or None)
     except StudioError as error:
-        return f"⚠ Not saved: {error}. The previous version stays active.", gr.update()
+        # The reason may end a sentence of its own (Jinja's do): one full stop, not two.
+        return f"⚠ Not saved: {str(error).rstrip('.')}. The previous version stays active.", gr.update()
     message = f"Saved as version {row['version']} of {family_name} / {kind} / {row['variant']}; it is now active."
     return message, _history_rows(db_path, family_name, kind, row["variant"])
 
@@ -101,7 +102,7 @@ def show_diff(db_path, family_name, kind, variant, version_id):
     if old is None or active is None:
         return "Pick a version in the history to compare it with the active one."
     diff = version_diff(old["body"], active["body"], f"version {old['version']}", f"active (version {active['version']})")
-    return f"```diff\n{diff}```" if diff else f"Version {old['version']} is identical to the active version."
+    return f"```diff\n{diff.rstrip()}\n```" if diff else f"Version {old['version']} is identical to the active version."
 
 
 def revert(db_path, family_name, kind, variant, version_id):
@@ -124,6 +125,15 @@ def reset(db_path, family_name, kind, variant):
             _history_rows(db_path, family_name, kind, variant))
 
 
+def unsaved_hint(db_path, family_name, kind, variant, body) -> str:
+    """A line while the editor's text differs from the active version; empty when it does not."""
+    active = store.active_template(open_db(db_path), family_name, kind, variant)
+    if active is None or active["body"].rstrip() == (body or "").rstrip():
+        return ""
+    return (f"**Unsaved changes**: the editor differs from the active version {active['version']}. "
+            "*Save as new version* keeps them; choosing another template drops them.")
+
+
 def build(ctx) -> None:
     db_path = ctx.db_path
     gr.Markdown(HELP, elem_classes=["help-text"])
@@ -136,7 +146,8 @@ def build(ctx) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             editor = gr.Code(label="Template (Jinja, sandboxed)", language="jinja2", lines=18, interactive=True,
-                             elem_id="template-editor")
+                             wrap_lines=True, elem_id="template-editor")
+            unsaved = gr.Markdown(elem_id="template-unsaved")
             status = gr.Markdown(elem_id="template-status")
             with gr.Row():
                 note = gr.Textbox(label="Note for this version (optional)", scale=3)
@@ -195,3 +206,8 @@ def build(ctx) -> None:
     then_preview(reset_button.click(lambda f, k, v: reset(db_path, f, k, v), selectors, [status, editor, history],
                                     api_name="template_reset"))
     then_preview(ctx.blocks.load(load, selectors, loaded, api_visibility="private"))
+    # Any change of the editor's text (typing, loading, save, revert, reset) says whether it is saved.
+    editor.change(lambda f, k, v, b: unsaved_hint(db_path, f, k, v, b), selectors + [editor], unsaved,
+                  api_name="template_unsaved", show_progress="hidden", trigger_mode="always_last")
+    save_button.click(lambda f, k, v, b: unsaved_hint(db_path, f, k, v, b), selectors + [editor], unsaved,
+                      api_visibility="private", show_progress="hidden")
