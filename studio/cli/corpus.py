@@ -32,6 +32,7 @@ def register(commands, parent) -> None:
     remove = actions.add_parser("remove", parents=[parent], help="remove a corpus and its passages")
     remove.add_argument("name")
     remove.set_defaults(func=run_remove)
+    register_check(commands, parent)
 
 
 def run_add(args) -> int:
@@ -66,4 +67,42 @@ def run_remove(args) -> int:
     if not corpora.remove_corpus(open_db(db_path(args)), args.name):
         raise StudioError(f"there is no corpus named '{args.name}' (see `corpus list`)")
     print(f"removed corpus '{args.name}'")
+    return 0
+
+
+def register_check(commands, parent) -> None:
+    p = commands.add_parser("check", parents=[parent], help="check examples against their corpus",
+                            description="Flag each example of a corpus with reasons: not found (its positive is "
+                                        "not in the top k passages for its query), copied (the query is its "
+                                        "passage's words in order), wrong language, too long or short. With "
+                                        "--judge, an LLM grades the top passages and proposes a better positive "
+                                        "or a replacement for a negative it finds relevant; proposals wait for a "
+                                        "person to accept them in Curate.")
+    p.add_argument("--corpus", required=True, metavar="NAME")
+    p.add_argument("--consistency-k", type=int, default=20, metavar="K",
+                   help="the positive must be among the top K passages for its query (default 20)")
+    p.add_argument("--model", default="minilm", help="embedding model for the round trip (default minilm)")
+    p.add_argument("--status", default="all", choices=["accepted", "pending", "all"],
+                   help="which examples to check (rejected ones never are)")
+    p.add_argument("--judge", action="store_true", help="also let the LLM grade the top passages")
+    p.add_argument("--judge-top", type=int, default=5, metavar="N", help="passages the judge grades per example")
+    p.add_argument("--judge-model", default=None, help="the judge's LLM (default: STUDIO_LLM_MODEL)")
+    p.add_argument("--base-url", default=None, help="the judge's endpoint (default: OPENAI_BASE_URL)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--job-id", type=int, default=None)
+    p.set_defaults(func=run_check)
+
+
+def run_check(args) -> int:
+    from studio.cli import db_path
+    from studio.corpus.checks import CheckSettings, run_check_job, summary
+    from studio.jobs import JobContext
+
+    settings = CheckSettings(corpus=args.corpus, model=args.model, consistency_k=args.consistency_k,
+                             status=None if args.status == "all" else args.status, batch_size=args.batch_size,
+                             judge=args.judge, judge_top=args.judge_top, judge_model=args.judge_model,
+                             judge_base_url=args.base_url)
+    settings.check()
+    job = JobContext.for_command(db_path(args), args.job_id, "check", settings.as_args())
+    print(summary(run_check_job(job, settings)))
     return 0
