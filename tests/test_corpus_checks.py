@@ -1,5 +1,6 @@
 """Checks against a corpus: each flag with its reason, filterable; the judge's proposals applied only on accept."""
 
+import json
 import re
 import subprocess
 import sys
@@ -140,3 +141,25 @@ def test_cli_check_prints_what_each_check_found(checked_db, db_path):
     bad = subprocess.run([sys.executable, "-m", "studio", "check", "--corpus", "nope", "--db", str(db_path)],
                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "no corpus named 'nope'" in bad.stderr
+
+
+def test_cli_lists_and_accepts_proposals_in_bulk(checked_db, db_path, fake, monkeypatch):
+    db, ids, texts = checked_db
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    monkeypatch.setenv("STUDIO_LLM_MODEL", "fake-model")
+    fake.grader = _grader
+    _check(db_path, judge=True, judge_top=4)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "studio", "proposals", *args, "--db", str(db_path)],
+                              cwd=REPO_ROOT, capture_output=True, text=True)
+
+    listed = json.loads(cli("list", "--json").stdout)
+    assert listed and {row["id"] for row in listed} == {p["id"] for p in proposals.open_proposals(db)}
+    neither = cli("accept")
+    assert neither.returncode == 2 and "or --all" in neither.stderr
+    accepted = cli("accept", "--all")
+    assert accepted.returncode == 0 and accepted.stdout.strip() == f"accepted {len(listed)} proposal(s)"
+    assert get_example(db, ids["judged"])["positive"] == texts["volcano"]
+    assert cli("list").stdout.startswith("no open proposals")

@@ -33,6 +33,7 @@ def register(commands, parent) -> None:
     remove.add_argument("name")
     remove.set_defaults(func=run_remove)
     register_check(commands, parent)
+    register_proposals(commands, parent)
 
 
 def run_add(args) -> int:
@@ -105,4 +106,47 @@ def run_check(args) -> int:
     settings.check()
     job = JobContext.for_command(db_path(args), args.job_id, "check", settings.as_args())
     print(summary(run_check_job(job, settings)))
+    return 0
+
+
+def register_proposals(commands, parent) -> None:
+    p = commands.add_parser("proposals", help="list, accept or dismiss the judge's proposals",
+                            description="The LLM judge of `check --judge` proposes new positives and replacements "
+                                        "for false negatives; nothing changes until a person accepts them.")
+    actions = p.add_subparsers(dest="proposals_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[parent], help="open proposals, one a line")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=run_proposals_list)
+    for name, verb in (("accept", "apply"), ("dismiss", "drop")):
+        action = actions.add_parser(name, parents=[parent], help=f"{verb} proposals by id, or all open ones")
+        action.add_argument("ids", nargs="*", type=int, metavar="ID")
+        action.add_argument("--all", action="store_true", help="every open proposal")
+        action.set_defaults(func=run_proposals_decide, decision=name)
+
+
+def run_proposals_list(args) -> int:
+    from studio.cli import db_path
+    from studio.corpus.proposals import open_proposals
+
+    rows = open_proposals(open_db(db_path(args)))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    elif not rows:
+        print("no open proposals: run `check --corpus NAME --judge` to get some")
+    for row in rows if not args.json else ():
+        text = " ".join(row["text"].split())
+        print(f"{row['id']}\texample {row['example_id']}\tnew {row['field']}: {text[:80]}\t{row['reason']}")
+    return 0
+
+
+def run_proposals_decide(args) -> int:
+    from studio.cli import db_path
+    from studio.corpus import proposals
+
+    db = open_db(db_path(args))
+    if args.all == bool(args.ids):
+        raise StudioError(f"give the ids of the proposals to {args.decision}, or --all (not both)")
+    ids = [row["id"] for row in proposals.open_proposals(db)] if args.all else args.ids
+    done = (proposals.accept if args.decision == "accept" else proposals.dismiss)(db, ids, who="command line")
+    print(f"{'accepted' if args.decision == 'accept' else 'dismissed'} {done} proposal(s)")
     return 0

@@ -163,7 +163,7 @@ def run_check_job(job, settings: CheckSettings) -> dict:
                 flags["false_negative"] = 0
                 results.append((example, rows, rank, flags, reasons))
             if judge:
-                judge.grade_chunk(index, results, settings.judge_top)
+                judge.grade_chunk(index, results, settings.judge_top, titles)
             _store(db, corpus["id"], settings, results, judge)
             for _, _, _, flags, _ in results:
                 for name in FLAG_COLUMNS:

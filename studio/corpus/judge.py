@@ -14,10 +14,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from storage import corpora
 from storage.db import now, transaction
 from studio.config import PROMPTS_DIR
-from studio.errors import StudioError
 from studio.generation.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings
 from studio.generation.replies import _load_json
 from studio.prompts.templates import render
@@ -85,10 +83,8 @@ class Judge:
         return render(self.template, {"query": example["query"], "instruction": example.get("instruction") or "",
                                       "passages": "\n".join(lines), "count": len(chosen)})
 
-    def grade_chunk(self, index, results, top: int) -> None:
+    def grade_chunk(self, index, results, top: int, titles: dict[int, str]) -> None:
         """Grade every example of a chunk, set false-negative flags and store proposals."""
-        titles = {row["id"]: row["title"] for row in self.db.query(
-            "SELECT id, title FROM passages WHERE corpus_id = ?", [index.corpus["id"]])}
         negatives = dict(self.db.execute(
             "SELECT example_id, negative_passage_id FROM example_passages WHERE corpus_id = ?"
             " AND negative_passage_id IS NOT NULL", [index.corpus["id"]]).fetchall())

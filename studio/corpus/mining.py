@@ -16,8 +16,6 @@ example_passages.
 import random
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from storage import curation
 from storage.db import transaction
 from studio.corpus.index import corpus_named, link_examples, load_index
