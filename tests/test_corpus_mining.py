@@ -122,3 +122,18 @@ def test_cli_mines_from_a_corpus_and_refuses_an_unknown_one(corpus_db, db_path):
         bad = subprocess.run([sys.executable, "-m", "studio", "mine", *args, "--db", str(db_path)], cwd=REPO_ROOT,
                              capture_output=True, text=True)
         assert bad.returncode == 2 and reason in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_ui_starts_mining_as_a_background_job_and_says_how_it_ended(corpus_db, db_path):
+    from studio.corpus.jobs import jobs_status, launch_mine, refuse_if_running
+    from tests.waiting import wait_for
+
+    db, _, ids = corpus_db
+    assert jobs_status(db, "topics") == "No jobs for corpus 'topics' yet."
+    job_id = launch_mine(db_path, "topics", window="1:4", max_ratio=1.0)
+    with pytest.raises(StudioError, match=f"job {job_id} is already working on 'topics'"):
+        refuse_if_running(db, "topics", "mining")
+    status = wait_for(lambda: (text := jobs_status(db, "topics")).startswith(("✓", "⚠")) and text, timeout=120,
+                      what="the mining job to end")
+    assert status.startswith(f"✓ mine (job {job_id}): mined {len(TOPICS)} negative(s)")
+    assert all(get_example(db, i)["negative_mined"] == 1 for i in ids[:-1])

@@ -334,7 +334,8 @@ async def _work(db, job, plan, settings, concurrency, remaining, passages, templ
 
 
 def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int, per_passage: int,
-                    instruction: str | None = None, task_id: int | None = None, concurrency: int = 8) -> int:
+                    instruction: str | None = None, task_id: int | None = None, concurrency: int = 8,
+                    query_types: str | None = None) -> int:
     """Start a grounded generation job in the background; the key travels in the child's environment only."""
     from studio import jobs
 
@@ -344,6 +345,8 @@ def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int, 
         argv += ["--instruction", instruction]
     if task_id:
         argv += ["--task-id", str(task_id)]
+    if query_types:
+        argv += ["--query-types", query_types]
     return jobs.launch(db_path, "generate", argv, args=job_args(corpus, passages, per_passage, concurrency, settings),
                        env=settings.child_env())
 

@@ -17,6 +17,7 @@ from storage.curation import ExampleFilter
 from studio import jobs
 from studio.curation import exchange, review, stats
 from studio.curation.review import ALL, DATATYPES, HEADERS, SORT_LABELS
+from studio.ui import proposals_panel
 from studio.errors import StudioError
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def build(ctx) -> None:
             info = gr.Markdown("Click a row in the table to open it here.")
             history = gr.Dataframe(headers=["when", "who", "action", "before", "after"], interactive=False,
                                    wrap=True, label="History of this example", max_height=300)
+            corpus_panel = proposals_panel.layout()
     editor_outputs = [example_id, instruction, query, positive, negative, info, history]
 
     # ---- bulk and undo ---------------------------------------------------------------------
@@ -291,6 +293,8 @@ def build(ctx) -> None:
         row = detail["row"]
         return [row["id"], row["instruction"], row["query"], row["positive"], row["negative"] or "",
                 review.describe_example(detail), review.history_rows(detail)]
+
+    proposals_panel.wire(corpus_panel, db_path, example_id, editor_values, editor_outputs)
 
     def open_example(example):
         try:
