@@ -1,7 +1,7 @@
 """The LLM judge of `check --judge`: grades retrieved passages and proposes corrections.
 
 For each example the LLM grades, on the scale of the `judge` template in prompts/corpus.yaml
-(0 unrelated … 3 answers fully), its positive, its negative (when it has one) and the top n
+(0 unrelated … 3 answers fully; edited in the Templates tab), its positive, its negative (when it has one) and the top n
 passages retrieved for its query. A retrieved passage graded above the positive is proposed as
 the new positive; a negative graded 2 or more (relevant: it answers the query) is flagged *false
 negative*, and the best-ranked passage below it that was graded 0 (or not graded, lower still) and
@@ -12,20 +12,14 @@ stored and applied only when a person accepts them (studio.corpus.proposals).
 import asyncio
 from dataclasses import dataclass
 
-import yaml
-
 from storage.db import now, transaction
-from studio.config import PROMPTS_DIR
+from studio.corpus import templates as corpus_templates
 from studio.generation.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings
 from studio.generation.replies import _load_json
 from studio.prompts.templates import render
 
 RELEVANT = 2          # a grade at or above this answers the query
 CONCURRENCY = 8
-
-
-def judge_template() -> str:
-    return yaml.safe_load((PROMPTS_DIR / "corpus.yaml").read_text(encoding="utf-8"))["judge"]
 
 
 def parse_grades(text: str | None, count: int) -> list[int] | None:
@@ -65,7 +59,7 @@ class Judge:
     def __init__(self, db, settings: LLMSettings):
         self.db = db
         self.llm_settings = settings
-        self.template = judge_template()
+        self.template = corpus_templates.active(db, "judge")["body"]
         self.model = settings.model or "local"
         self.proposals = 0
         self.failures = 0

@@ -21,13 +21,11 @@ import random
 import time
 from dataclasses import dataclass
 
-import yaml
-
 from storage import corpora
 from storage import tasks as task_rows
 from storage.db import now, open_db, transaction
 from storage.examples import insert_examples
-from studio.config import PROMPTS_DIR
+from studio.corpus import templates as corpus_templates
 from studio.errors import StudioError
 from studio.generation.examples import previous_stats, root_job_id
 from studio.generation.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings, TokenCount
@@ -38,10 +36,6 @@ DEFAULT_QUERY_TYPES = "a question:3, a keyword search:2, a claim to check:1, a h
 FAMILY = "short-long"     # a short query and the passage that answers it
 BRAINSTORM_PASSAGES = 5
 MAX_PER_PASSAGE = 20
-
-
-def corpus_templates() -> dict:
-    return yaml.safe_load((PROMPTS_DIR / "corpus.yaml").read_text(encoding="utf-8"))
 
 
 def parse_query_types(text: str) -> tuple[tuple[str, float], ...]:
@@ -110,7 +104,7 @@ def brainstorm_task(db, corpus_id: int, settings: LLMSettings, rng: random.Rando
     rows = corpora.get_passages(db, sample_passages(db, corpus_id, min(BRAINSTORM_PASSAGES, _count(db, corpus_id)),
                                                     rng))
     passages = "\n".join(f"[{n}] {' '.join(row['text'].split())[:1500]}" for n, row in enumerate(rows.values(), 1))
-    prompt = render(corpus_templates()["brainstorm"], {"passages": passages})
+    prompt = render(corpus_templates.active(db, "brainstorm")["body"], {"passages": passages})
 
     async def ask():
         async with LLMClient(settings) as client:
@@ -199,10 +193,11 @@ def read_queries(text: str, k: int) -> list[str]:
     return queries[:k]
 
 
-async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, template: str, job_id: int) -> Outcome:
+async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, template: dict, job_id: int) -> Outcome:
+    """One passage's K queries (`template`: the active generate template's row)."""
     types = plan.types_of(item)
     lines = "\n".join(f"{n}. {name}" for n, name in enumerate(types, start=1))
-    prompt = render(template, {"task": plan.instruction, "title": passage["title"], "passage": passage["text"],
+    prompt = render(template["body"], {"task": plan.instruction, "title": passage["title"], "passage": passage["text"],
                                "k": plan.per_passage, "query_types": lines, "language": plan.language})
     schema = {"type": "object", "properties": {"queries": {
         "type": "array", "items": {"type": "string"}, "minItems": plan.per_passage, "maxItems": plan.per_passage}},
@@ -222,7 +217,8 @@ async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, te
                          "query": query, "positive": passage["text"], "negative": None, "task_id": plan.task_id,
                          "placeholders": {"query_type": kind, "passage_id": passage["id"], "language": plan.language},
                          "model": completion.model, "raw_response": completion.text, "job_id": job_id,
-                         "source": "grounded", "prompt_tokens": round(outcome.prompt_tokens * share),
+                         "source": "grounded", "template_version_id": template["id"],
+                         "prompt_tokens": round(outcome.prompt_tokens * share),
                          "completion_tokens": round(outcome.completion_tokens * share),
                          "cost": cost * share if cost is not None else None}
                         for query, kind in zip(queries, types)]
@@ -282,7 +278,7 @@ def run_grounded(db_path, job, plan: GroundedPlan, settings: LLMSettings, concur
     if "cost" in previous and previous["cost"] is None:
         stats["cost"] = None
     passages = corpora.get_passages(db, plan.passage_ids)
-    template = corpus_templates()["generate"]
+    template = corpus_templates.active(db, "generate")
     return asyncio.run(_work(db, job, plan, settings, concurrency, remaining, passages, template, stats))
 
 

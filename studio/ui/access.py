@@ -31,7 +31,7 @@ CHANGES = frozenset({
     "train_start", "train_cancel", "train_resume",
     "studio.ui.compare_tab:start", "studio.ui.compare_tab:keep_upload",
     "corpus_add", "corpus_remove", "corpus_generate", "corpus_mine", "corpus_check",
-    "curate_proposals_accept", "curate_proposals_dismiss",
+    "curate_proposals_accept", "curate_proposals_dismiss", "corpus_template_save", "corpus_template_reset",
 })
 
 

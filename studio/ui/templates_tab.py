@@ -7,6 +7,7 @@ from storage.db import open_db
 from studio.errors import StudioError
 from studio.prompts.families import FAMILIES, load_family, placeholder_rows
 from studio.prompts.templates import make_rng, render_body, version_diff
+from studio.ui import corpus_templates_panel
 
 HELP = (
     "**How it works.** Pick a task family and a template kind. *Brainstorm* templates ask the LLM for "
@@ -195,3 +196,5 @@ def build(ctx) -> None:
     then_preview(reset_button.click(lambda f, k, v: reset(db_path, f, k, v), selectors, [status, editor, history],
                                     api_name="template_reset"))
     then_preview(ctx.blocks.load(load, selectors, loaded, api_visibility="private"))
+    corpus_load, corpus_inputs, corpus_outputs = corpus_templates_panel.build(db_path)
+    ctx.blocks.load(corpus_load, corpus_inputs, corpus_outputs, api_visibility="private")
