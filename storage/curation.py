@@ -46,6 +46,14 @@ FLAGS = {
     "mined": ("negative was mined", "e.negative_mined = 1"),
     "edited": ("edited by hand",
                "e.id IN (SELECT example_id FROM example_history WHERE action = 'edit')"),
+    # Checks against a corpus (studio.corpus.checks, migration 25), each with its reason.
+    **{name: (label, f"e.id IN (SELECT example_id FROM example_checks WHERE {name} = 1)") for name, label in (
+        ("not_found", "positive not in the top k for its query (corpus)"),
+        ("copied", "query copied from its passage"),
+        ("wrong_language", "wrong language (corpus check)"),
+        ("off_length", "query too long or too short (corpus check)"),
+        ("false_negative", "negative judged relevant"))},
+    "proposal": ("a proposal waits for a decision", "e.id IN (SELECT example_id FROM proposals WHERE state = 'open')"),
 }
 
 SORTS = {

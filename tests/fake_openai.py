@@ -34,6 +34,10 @@ Replies
     prompt text (`hard_negative_document` → short-long, `misleading_label` → long-short, `S1`…`S3` →
     sts/bitext, `input` + `positive_document` → short-short/long-long). Every reply has fresh text (a
     running counter), so replies are never duplicates unless the "duplicate" fault asks for one.
+    A request whose schema or prompt names "queries" is grounded generation's: it gets {"queries": [...]}
+    with as many fresh queries as its prompt's "Write K different queries" asks for.
+    A request whose schema or prompt names "grades" is the corpus judge's: it gets {"grades": [...]}
+    from `grader(prompt)` (default: 1 for every "[n]" passage line; tests replace it).
     A request naming none of those keys is a brainstorm request: it gets a JSON list of
     `brainstorm_size` new task descriptions (`brainstorm_style` "json", "fenced", "numbered" or "bulleted").
 
@@ -147,6 +151,8 @@ class FakeOpenAI:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
+        # A judge request's grades (one per passage "[n] ..." line of the prompt); tests replace it.
+        self.grader = lambda prompt: [1] * len(re.findall(r"^\s*\[\d+\]", prompt, flags=re.M))
 
     # --- control -------------------------------------------------------------------------
     @property
@@ -292,6 +298,19 @@ class FakeOpenAI:
     def reply_content(self, body: dict, fault: str) -> tuple[str, str | None]:
         """(content, family) for a request that gets a 200 answer."""
         family = detect_family(body)
+        if family is None and '"queries"' in json.dumps(body):   # grounded generation (studio.generation.grounded)
+            if fault == "malformed":
+                return '{"queries": ["unterminated', None
+            prompt = str(body["messages"][-1].get("content", ""))
+            asked = re.search(r"Write (\d+) different queries", prompt)
+            count = int(asked.group(1)) if asked else 1
+            numbers = [next(self._counter) for _ in range(count)]
+            return json.dumps({"queries": [f"query {n} {self._words(3, n)}" for n in numbers]}), None
+        if family is None and '"grades"' in json.dumps(body):   # the corpus judge (studio.corpus.judge)
+            if fault == "malformed":
+                return '{"grades": [1, ', None
+            prompt = str(body["messages"][-1].get("content", ""))
+            return json.dumps({"grades": self.grader(prompt)}), None
         if family is None:
             if fault == "malformed":
                 return "I cannot help with that", None

@@ -14,12 +14,12 @@ def common_parent() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studio.cli import curation, evaluation, generation, serve, templates, training
+    from studio.cli import corpus, curation, evaluation, generation, serve, templates, training
 
     parser = argparse.ArgumentParser(prog="python -m studio", description="Embedding Studio")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parent = common_parent()
-    for module in (serve, templates, generation, curation, training, evaluation):
+    for module in (serve, templates, generation, corpus, curation, training, evaluation):
         module.register(commands, parent)
     return parser
 

@@ -73,6 +73,12 @@ def register(commands, parent) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--job-id", type=int, default=None)
+    corpus = p.add_argument_group("from a corpus (examples whose positive is one of its passages)")
+    corpus.add_argument("--corpus", metavar="NAME", help="rank the corpus's passages instead of the curated pool; "
+                        "never a passage of the positive's own document")
+    corpus.add_argument("--window", default="10:50", metavar="FROM:TO", help="rank window (default 10:50)")
+    corpus.add_argument("--max-ratio", type=float, default=0.95,
+                        help="a candidate scoring above this share of the positive's score is not a negative")
     p.set_defaults(func=run_mine)
 
 
@@ -119,6 +125,8 @@ def run_mine(args) -> int:
     from studio.curation.mining import MiningSettings, run_mining_job
     from studio.jobs import JobContext
 
+    if args.corpus:
+        return run_mine_corpus(args)
     families = None if args.families.strip() == "any" else tuple(
         name.strip() for name in args.families.split(",") if name.strip())
     if args.rank_from < 1 or args.rank_to <= args.rank_from:
@@ -130,4 +138,19 @@ def run_mine(args) -> int:
     stats = run_mining_job(job, settings)
     print(f"mined {stats['mined']} negative(s); {stats['skipped']} example(s) skipped "
           f"(pool of {stats['pool']} document(s))")
+    return 0
+
+
+def run_mine_corpus(args) -> int:
+    from studio.cli import db_path
+    from studio.corpus.mining import CorpusMiningSettings, parse_window, run_corpus_mining_job, summary
+    from studio.jobs import JobContext
+
+    rank_from, rank_to = parse_window(args.window)
+    settings = CorpusMiningSettings(corpus=args.corpus, model=args.model, rank_from=rank_from, rank_to=rank_to,
+                                    max_ratio=args.max_ratio, status=_status(args.status), seed=args.seed,
+                                    batch_size=args.batch_size)
+    settings.check()
+    job = JobContext.for_command(db_path(args), args.job_id, "mining", settings.as_args())
+    print(summary(run_corpus_mining_job(job, settings)))
     return 0

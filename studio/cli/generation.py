@@ -31,6 +31,15 @@ def register(commands, parent) -> None:
                    help="finish the remaining work of an interrupted, failed or cancelled job")
     p.add_argument("--batch-api", action="store_true", help="use the OpenAI Batch API (cheaper, slower)")
     p.add_argument("--seed", type=int, default=None, help="seed for placeholders and variants (default: random)")
+    grounded = p.add_argument_group("from a corpus (queries written from its passages; the passage is the positive)")
+    grounded.add_argument("--corpus", metavar="NAME", help="write queries from this corpus's passages")
+    grounded.add_argument("--passages", type=int, help="passages to sample across documents (N)")
+    grounded.add_argument("--per-passage", type=int, help="queries per passage (K)")
+    grounded.add_argument("--instruction", help="the retrieval task (default: brainstormed from 5 sampled passages)")
+    grounded.add_argument("--task-id", type=int, help="use a task of the Tasks tab as the instruction")
+    grounded.add_argument("--query-types", default=None, metavar="LIST",
+                          help="weighted query types, e.g. 'a question:3, a keyword search:2, a claim to check:1'")
+    grounded.add_argument("--language", default="English", help="language of the queries (default English)")
     p.set_defaults(func=run_generate)
 
 
@@ -94,6 +103,8 @@ def run_generate(args) -> int:
 
     path = _db_path(args)
     db = open_db(path)
+    if args.corpus or (args.resume is not None and grounded_plan_of(db, args.resume)):
+        return run_generate_grounded(args, path, db)
     if args.resume is not None:
         old = generation_jobs.resumable_job(db, args.resume, exclude=args.job_id)
         old_args = old["args"]
@@ -128,6 +139,55 @@ def run_generate(args) -> int:
         raise
     row = job_rows.get_job(db, job.job_id)
     print(f"{generation.summary_line(plan, stats)} (job {job.job_id}, {row['state']})")
+    if row["state"] == "failed":
+        print(f"error: {row['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def grounded_plan_of(db, job_id: int):
+    from studio.generation.grounded import plan_of_job
+
+    return plan_of_job(db, job_id)
+
+
+def run_generate_grounded(args, path: str, db) -> int:
+    from studio.generation import generation_jobs, grounded
+    from studio.generation.llm import LLMSettings
+    from studio.jobs import JobContext
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise StudioError("--concurrency must be at least 1")
+    if args.resume is not None:
+        old_args = generation_jobs.resumable_job(db, args.resume, exclude=args.job_id)["args"]
+        settings = LLMSettings.resolve(base_url=args.base_url or old_args.get("base_url"),
+                                       model=args.model or old_args.get("model"))
+        concurrency = args.concurrency or int(old_args.get("concurrency") or 8)
+        job = (JobContext.attach(path, args.job_id) if args.job_id else
+               JobContext.create(path, "generate", {**old_args, "resume_of": args.resume}, resumed_from=args.resume))
+        plan = grounded.plan_of_job(db, job.job_id)
+    else:
+        if args.passages is None or args.per_passage is None:
+            raise StudioError("generate --corpus needs --passages N and --per-passage K")
+        settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
+        concurrency = args.concurrency or 8
+        job = JobContext.for_command(path, args.job_id, "generate", grounded.job_args(
+            args.corpus, args.passages, args.per_passage, concurrency, settings))
+        try:
+            plan = grounded.create_plan(db, job.job_id, args.corpus, args.passages, args.per_passage, settings,
+                                        instruction=args.instruction, task_id=args.task_id,
+                                        query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
+                                        language=args.language, seed=args.seed)
+        except StudioError as error:
+            job.fail(str(error))
+            raise
+    try:
+        stats = grounded.run_grounded(path, job, plan, settings, concurrency=concurrency)
+    except BaseException as error:
+        _settle(job, error)
+        raise
+    row = job_rows.get_job(db, job.job_id)
+    print(f"{grounded.summary_line(plan, stats)} (job {job.job_id}, {row['state']})")
     if row["state"] == "failed":
         print(f"error: {row['error']}", file=sys.stderr)
         return 1

@@ -30,6 +30,8 @@ CHANGES = frozenset({
     "studio.ui.curate_tab:CurateTab.cancel_job",
     "train_start", "train_cancel", "train_resume",
     "studio.ui.compare_tab:start", "studio.ui.compare_tab:keep_upload",
+    "corpus_add", "corpus_remove", "corpus_generate", "corpus_mine", "corpus_check",
+    "curate_proposals_accept", "curate_proposals_dismiss", "corpus_template_save", "corpus_template_reset",
 })
 
 

@@ -7,14 +7,15 @@ import gradio as gr
 
 from storage.db import open_db
 from studio.auth import Editors, access_note, hf_sign_in_enabled, login_checker
-from studio.ui import (access, compare_tab, curate_tab, demo_offer, generate_tab, help_tab, tasks_tab, templates_tab,
-                       train_tab)
+from studio.ui import (access, compare_tab, corpus_tab, curate_tab, demo_offer, generate_tab, help_tab, tasks_tab,
+                       templates_tab, train_tab)
 from studio.ui.context import UIContext
 
 TABS = [
     ("1 · Templates", templates_tab),
     ("2 · Tasks", tasks_tab),
     ("3 · Generate", generate_tab),
+    ("Corpus", corpus_tab),
     ("4 · Curate", curate_tab),
     ("5 · Train", train_tab),
     ("6 · Compare", compare_tab),

@@ -18,6 +18,7 @@ from studio import jobs
 from studio.curation import exchange, review, stats
 from studio.curation.review import ALL, DATATYPES, HEADERS, SORT_LABELS
 from studio.errors import StudioError
+from studio.ui import proposals_panel
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ class CurateTab:
                 self.info = gr.Markdown("Click a row in the table to open it here.")
                 self.history = gr.Dataframe(headers=["when", "who", "action", "before", "after"], interactive=False,
                                             wrap=True, label="History of this example", max_height=300)
+                self.corpus_panel = proposals_panel.layout()
 
     def _layout_bulk(self) -> None:
         with gr.Accordion("Bulk actions and undo", open=True):
@@ -562,6 +564,8 @@ class CurateTab:
         self._wire_bulk()
         self._wire_jobs()
         self._wire_exchange()
+        proposals_panel.wire(self.corpus_panel, self.db_path, self.example_id, self.editor_values,
+                             self.editor_outputs)
 
     def _wire_table(self) -> None:
         ctx, table_message = self.ctx, self.table_outputs + [self.filter_message]

@@ -7,6 +7,7 @@ from storage.db import open_db
 from studio.errors import StudioError
 from studio.prompts.families import FAMILIES, load_family, placeholder_rows
 from studio.prompts.templates import make_rng, render_body, version_diff
+from studio.ui import corpus_templates_panel
 
 HELP = (
     "**How it works.** Pick a task family and a template kind. *Brainstorm* templates ask the LLM for "
@@ -211,3 +212,5 @@ def build(ctx) -> None:
                   api_name="template_unsaved", show_progress="hidden", trigger_mode="always_last")
     save_button.click(lambda f, k, v, b: unsaved_hint(db_path, f, k, v, b), selectors + [editor], unsaved,
                       api_visibility="private", show_progress="hidden")
+    corpus_load, corpus_inputs, corpus_outputs = corpus_templates_panel.build(db_path)
+    ctx.blocks.load(corpus_load, corpus_inputs, corpus_outputs, api_visibility="private")

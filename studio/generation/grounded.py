@@ -1,0 +1,352 @@
+"""Grounded generation: queries written from a corpus's own passages (`generate --corpus NAME`).
+
+Passages are sampled across documents (round robin over the documents in a seeded order, so no
+document is over-represented). For each passage the LLM reads it and its title and writes K
+queries, each of a type drawn from a weighted list (a question, a keyword search, a claim to
+check, ...); every query becomes an example whose positive is the passage, verbatim, whose
+instruction is the task (typed, a task of the Tasks tab, or brainstormed by the LLM from five
+sampled passages) and whose provenance is the passage (example_passages). The job works like
+the generation job (studio.generation.examples): a plan fixed at the start, each item (a passage)
+marked finished in the transaction that stores its examples, so a job killed at any moment is
+resumed with exactly the rest; an invalid reply is asked again once, then recorded as a failure;
+endpoint errors leave the item to do; tokens and cost add up per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+
+from storage import corpora
+from storage import tasks as task_rows
+from storage.db import now, open_db, transaction
+from storage.examples import insert_examples
+from studio.corpus import templates as corpus_templates
+from studio.errors import StudioError
+from studio.generation.examples import previous_stats, root_job_id
+from studio.generation.llm import LOCAL_CONCURRENCY, LLMClient, LLMError, LLMSettings, TokenCount
+from studio.generation.replies import ReplyError, _load_json, parse_list
+from studio.prompts.templates import make_rng, render
+
+DEFAULT_QUERY_TYPES = "a question:3, a keyword search:2, a claim to check:1, a how-to request:1"
+FAMILY = "short-long"     # a short query and the passage that answers it
+BRAINSTORM_PASSAGES = 5
+MAX_PER_PASSAGE = 20
+
+
+def parse_query_types(text: str) -> tuple[tuple[str, float], ...]:
+    """"a question:3, a keyword search:1" → (("a question", 3.0), ("a keyword search", 1.0)); weight 1 when left out."""
+    types = []
+    for part in (text or "").split(","):
+        name, _, weight = part.strip().rpartition(":") if ":" in part else (part.strip(), "", "1")
+        name = name.strip()
+        try:
+            value = float(weight)
+        except ValueError:
+            raise StudioError(f"the query type '{part.strip()}' needs a number after its colon, e.g. 'a question:3'") from None
+        if not name or value <= 0:
+            raise StudioError(f"the query type '{part.strip()}' needs a name and a weight above 0")
+        types.append((name, value))
+    if not types:
+        raise StudioError("give at least one query type, e.g. 'a question:3, a keyword search:1'")
+    return tuple(types)
+
+
+@dataclass(frozen=True)
+class GroundedPlan:
+    id: int
+    corpus_id: int
+    per_passage: int
+    passage_ids: tuple
+    instruction: str
+    task_id: int | None
+    query_types: tuple
+    language: str
+    seed: int
+
+    @property
+    def total(self) -> int:
+        return len(self.passage_ids)
+
+    def types_of(self, item: int) -> list[str]:
+        rng = make_rng(self.seed, item)
+        names, weights = zip(*self.query_types)
+        return rng.choices(names, weights, k=self.per_passage)
+
+
+def sample_passages(db, corpus_id: int, n: int, rng: random.Random) -> list[int]:
+    """`n` passage ids taken round robin over the documents (each document's passages shuffled)."""
+    by_document: dict[str, list[int]] = {}
+    for passage_id, doc_id in db.execute("SELECT id, doc_id FROM passages WHERE corpus_id = ? ORDER BY id",
+                                         [corpus_id]):
+        by_document.setdefault(doc_id, []).append(passage_id)
+    available = sum(len(ids) for ids in by_document.values())
+    if n > available:
+        raise StudioError(f"the corpus has {available} passages: ask for at most that many with --passages")
+    documents = list(by_document.values())
+    rng.shuffle(documents)
+    for ids in documents:
+        rng.shuffle(ids)
+    chosen = []
+    while len(chosen) < n:
+        for ids in documents:
+            if ids and len(chosen) < n:
+                chosen.append(ids.pop())
+    return chosen
+
+
+def brainstorm_task(db, corpus_id: int, settings: LLMSettings, rng: random.Random) -> str:
+    """A retrieval task proposed by the LLM after reading a few passages of the corpus."""
+    rows = corpora.get_passages(db, sample_passages(db, corpus_id, min(BRAINSTORM_PASSAGES, _count(db, corpus_id)),
+                                                    rng))
+    passages = "\n".join(f"[{n}] {' '.join(row['text'].split())[:1500]}" for n, row in enumerate(rows.values(), 1))
+    prompt = render(corpus_templates.active(db, "brainstorm")["body"], {"passages": passages})
+
+    async def ask():
+        async with LLMClient(settings) as client:
+            return (await client.chat(prompt, schema={"type": "array", "items": {"type": "string"}},
+                                      json_reply=False)).text
+
+    try:
+        tasks = parse_list(asyncio.run(ask()))
+    except (ReplyError, LLMError) as error:
+        raise StudioError(f"could not brainstorm a task from the corpus ({error}); give one with --instruction") from None
+    return tasks[0]
+
+
+def _count(db, corpus_id: int) -> int:
+    return db.execute("SELECT COUNT(*) FROM passages WHERE corpus_id = ?", [corpus_id]).fetchone()[0]
+
+
+def create_plan(db, job_id: int, corpus_name: str, passages: int, per_passage: int, settings: LLMSettings,
+                instruction: str | None = None, task_id: int | None = None,
+                query_types: str = DEFAULT_QUERY_TYPES, language: str = "English", seed: int | None = None) -> GroundedPlan:
+    from studio.corpus.index import corpus_named
+
+    if passages < 1 or not 1 <= per_passage <= MAX_PER_PASSAGE:
+        raise StudioError(f"--passages must be at least 1 and --per-passage between 1 and {MAX_PER_PASSAGE}")
+    if instruction and task_id:
+        raise StudioError("give --instruction or --task-id, not both")
+    corpus = corpus_named(db, corpus_name)
+    types = parse_query_types(query_types)
+    if seed is None:
+        seed = int.from_bytes(os.urandom(6), "little")
+    rng = random.Random(seed)
+    if task_id:
+        task = task_rows.get_task(db, task_id)
+        if task is None:
+            raise StudioError(f"there is no task {task_id}: see the Tasks tab for ids")
+        instruction = task["text"]
+    instruction = (instruction or "").strip() or brainstorm_task(db, corpus["id"], settings, rng)
+    passage_ids = tuple(sample_passages(db, corpus["id"], passages, rng))
+    plan = GroundedPlan(job_id, corpus["id"], per_passage, passage_ids, instruction, task_id, types, language, seed)
+    with transaction(db):
+        db.execute("INSERT INTO grounded_plans (id, corpus_id, per_passage, passage_ids, instruction, task_id,"
+                   " query_types, language, seed, total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [plan.id, plan.corpus_id, per_passage, json.dumps(list(passage_ids)), instruction, task_id,
+                    json.dumps([list(t) for t in types]), language, seed, plan.total, now()])
+    return plan
+
+
+def load_plan(db, plan_id: int) -> GroundedPlan | None:
+    row = db.execute("SELECT id, corpus_id, per_passage, passage_ids, instruction, task_id, query_types, language,"
+                     " seed FROM grounded_plans WHERE id = ?", [plan_id]).fetchone()
+    if row is None:
+        return None
+    return GroundedPlan(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], row[5],
+                        tuple((name, weight) for name, weight in json.loads(row[6])), row[7], row[8])
+
+
+def plan_of_job(db, job_id: int) -> GroundedPlan | None:
+    """The plan of a job's resume chain, if it is a grounded generation."""
+    return load_plan(db, root_job_id(db, job_id))
+
+
+def finished_items(db, plan_id: int) -> set[int]:
+    return {row[0] for row in db.execute("SELECT item FROM grounded_items WHERE plan_id = ?", [plan_id])}
+
+
+# --- one item ------------------------------------------------------------------------------
+
+@dataclass
+class Outcome(TokenCount):
+    item: int = 0
+    rows: list | None = None
+    reason: str | None = None
+    raw: str | None = None
+
+
+def read_queries(text: str, k: int) -> list[str]:
+    """The K queries of a reply; ReplyError when there are fewer usable ones."""
+    value = _load_json(text)
+    if isinstance(value, dict):
+        value = value.get("queries")
+    if not isinstance(value, list):
+        raise ReplyError('expected {"queries": [...]}')
+    queries = [" ".join(q.split()) for q in value if isinstance(q, str) and q.strip()]
+    if len(queries) < k:
+        raise ReplyError(f"{len(queries)} usable queries, {k} asked for")
+    return queries[:k]
+
+
+async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, template: dict, job_id: int) -> Outcome:
+    """One passage's K queries (`template`: the active generate template's row)."""
+    types = plan.types_of(item)
+    lines = "\n".join(f"{n}. {name}" for n, name in enumerate(types, start=1))
+    prompt = render(template["body"], {"task": plan.instruction, "title": passage["title"], "passage": passage["text"],
+                               "k": plan.per_passage, "query_types": lines, "language": plan.language})
+    schema = {"type": "object", "properties": {"queries": {
+        "type": "array", "items": {"type": "string"}, "minItems": plan.per_passage, "maxItems": plan.per_passage}},
+        "required": ["queries"], "additionalProperties": False}
+    outcome = Outcome(item=item)
+    for _ in range(2):
+        completion = await client.chat(prompt, schema=schema)
+        outcome.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
+        try:
+            queries = read_queries(completion.text, plan.per_passage)
+        except ReplyError as error:
+            outcome.reason, outcome.raw = str(error), completion.text
+            continue
+        share = 1 / len(queries)   # the item's tokens and cost, spread over its examples
+        cost = outcome.known_cost
+        outcome.rows = [{"family": FAMILY, "language": plan.language, "instruction": plan.instruction,
+                         "query": query, "positive": passage["text"], "negative": None, "task_id": plan.task_id,
+                         "placeholders": {"query_type": kind, "passage_id": passage["id"], "language": plan.language},
+                         "model": completion.model, "raw_response": completion.text, "job_id": job_id,
+                         "source": "grounded", "template_version_id": template["id"],
+                         "prompt_tokens": round(outcome.prompt_tokens * share),
+                         "completion_tokens": round(outcome.completion_tokens * share),
+                         "cost": cost * share if cost is not None else None}
+                        for query, kind in zip(queries, types)]
+        outcome.reason = outcome.raw = None
+        break
+    return outcome
+
+
+# --- the job -------------------------------------------------------------------------------
+
+STAT_NAMES = ("done", "inserted", "duplicates", "failed", "request_errors", "prompt_tokens", "completion_tokens", "cost")
+
+
+def record(db, plan: GroundedPlan, job_id: int, outcome: Outcome, stats: dict) -> None:
+    """Store one passage's examples (or its failure) and mark it finished, in one transaction."""
+    stamp = now()
+    with transaction(db):
+        if outcome.rows:
+            ids = insert_examples(db, outcome.rows).row_ids
+            inserted = [example_id for example_id in ids if example_id is not None]
+            db.conn.executemany("INSERT OR REPLACE INTO example_passages (example_id, corpus_id, passage_id)"
+                                " VALUES (?, ?, ?)", [[i, plan.corpus_id, plan.passage_ids[outcome.item]]
+                                                     for i in inserted])
+            kind = "inserted" if inserted else "duplicate"
+            stats["inserted"] += len(inserted)
+            stats["duplicates"] += len(ids) - len(inserted)
+        else:
+            kind, inserted = "failed", []
+            db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", [job_id, plan.task_id, FAMILY, outcome.reason, outcome.raw, stamp])
+            stats["failed"] += 1
+        db.execute("INSERT INTO grounded_items (plan_id, item, job_id, outcome, examples, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?)", [plan.id, outcome.item, job_id, kind, len(inserted), stamp])
+    stats["done"] += 1
+    stats["prompt_tokens"] += outcome.prompt_tokens
+    stats["completion_tokens"] += outcome.completion_tokens
+    if outcome.cost_known and stats["cost"] is not None:
+        stats["cost"] += outcome.cost
+    else:
+        stats["cost"] = None
+
+
+def summary_line(plan: GroundedPlan, stats: dict) -> str:
+    cost = f"${stats['cost']:.4f}" if stats["cost"] is not None else "cost unknown (no price for this model)"
+    return (f"generated from corpus: {stats['inserted']} new examples from {stats['done']} of {plan.total} passages, "
+            f"{stats['duplicates']} duplicates skipped, {stats['failed']} failed, {stats['request_errors']} request "
+            f"errors; {stats['prompt_tokens'] + stats['completion_tokens']} tokens, {cost}")
+
+
+def run_grounded(db_path, job, plan: GroundedPlan, settings: LLMSettings, concurrency: int = 8) -> dict:
+    db = open_db(db_path)
+    done = finished_items(db, plan.id)
+    remaining = [item for item in range(plan.total) if item not in done]
+    previous = previous_stats(db, job.job_id) or {}
+    stats = {name: previous.get(name, 0) for name in STAT_NAMES}
+    stats["done"] = len(done)
+    if "cost" in previous and previous["cost"] is None:
+        stats["cost"] = None
+    passages = corpora.get_passages(db, plan.passage_ids)
+    template = corpus_templates.active(db, "generate")
+    return asyncio.run(_work(db, job, plan, settings, concurrency, remaining, passages, template, stats))
+
+
+async def _work(db, job, plan, settings, concurrency, remaining, passages, template, stats) -> dict:
+    started = time.perf_counter()
+    fatal = None
+    async with LLMClient(settings) as client:
+        if client.is_local:
+            concurrency = min(concurrency, LOCAL_CONCURRENCY)
+        if not client.price_known and stats["cost"] == 0:
+            stats["cost"] = None
+        stats["model"] = client.model
+        job.progress(stats["done"], plan.total, f"starting: {len(remaining)} of {plan.total} passages to do", stats)
+        items = iter(remaining)
+        stop = False
+
+        async def worker():
+            nonlocal fatal, stop
+            for item in items:
+                if stop or job.cancel_requested():
+                    stop = True
+                    return
+                passage = passages.get(plan.passage_ids[item])
+                if passage is None:   # removed with its corpus while the plan waited
+                    record(db, plan, job.job_id, Outcome(item=item, reason="the passage no longer exists"), stats)
+                    continue
+                try:
+                    outcome = await generate_item(client, plan, item, passage, template, job.job_id)
+                except LLMError as error:
+                    stats["request_errors"] += 1
+                    if not error.transient:
+                        fatal, stop = str(error), True
+                    continue
+                record(db, plan, job.job_id, outcome, stats)
+                job.progress(stats["done"], plan.total, f"{stats['done']} of {plan.total} passages, "
+                                                         f"{stats['inserted']} examples", stats)
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, max(1, len(remaining))))))
+    stats["run_seconds"] = round(time.perf_counter() - started, 2)
+    if fatal:
+        job.fail(f"{fatal}. {stats['done']} of {plan.total} passages are done; resume the job to do the rest.", stats)
+    elif stop and stats["done"] < plan.total:
+        job.cancelled(stats)
+    else:
+        left = plan.total - stats["done"]
+        note = f"; {left} passages hit endpoint errors: resume to retry them" if left else ""
+        job.finish(stats, message=summary_line(plan, stats) + note)
+    return stats
+
+
+def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int, per_passage: int,
+                    instruction: str | None = None, task_id: int | None = None, concurrency: int = 8,
+                    query_types: str | None = None) -> int:
+    """Start a grounded generation job in the background; the key travels in the child's environment only."""
+    from studio import jobs
+
+    argv = ["generate", "--corpus", corpus, "--passages", str(passages), "--per-passage", str(per_passage),
+            "--concurrency", str(concurrency)]
+    if instruction:
+        argv += ["--instruction", instruction]
+    if task_id:
+        argv += ["--task-id", str(task_id)]
+    if query_types:
+        argv += ["--query-types", query_types]
+    return jobs.launch(db_path, "generate", argv, args=job_args(corpus, passages, per_passage, concurrency, settings),
+                       env=settings.child_env())
+
+
+def job_args(corpus: str, passages: int, per_passage: int, concurrency: int, settings: LLMSettings) -> dict:
+    return {"corpus": corpus, "passages": passages, "per_passage": per_passage, "concurrency": concurrency,
+            "base_url": settings.base_url, "model": settings.model if not settings.offline else "smollm2"}
