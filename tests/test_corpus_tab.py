@@ -7,7 +7,7 @@ import json
 from storage.db import open_db
 from tests.fake_openai import FakeOpenAI
 from tests.studio_server import running_studio
-from tests.test_compare_tab import chromium
+from tests.outside import launch_chromium, playwright_api
 
 DOCUMENTS = [("tides", "Tides", "The moon pulls the oceans and makes two high tides every day."),
              ("waves", "Waves", "Wind blowing over open water builds waves that travel far."),
@@ -21,7 +21,8 @@ def _positive_zero_others_three(prompt):
 
 
 def test_upload_generate_check_and_accept_a_proposal_in_curate(isolated_data_dir, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    api = playwright_api()  # skips on a bare clone, fails under CI
+    expect, sync_playwright = api.expect, api.sync_playwright
 
     corpus = tmp_path / "sea.jsonl"
     corpus.write_text("".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in DOCUMENTS))
@@ -29,7 +30,7 @@ def test_upload_generate_check_and_accept_a_proposal_in_curate(isolated_data_dir
         fake.grader = _positive_zero_others_three
         env = {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-corpus-tab", "STUDIO_LLM_MODEL": "fake-model"}
         with running_studio(isolated_data_dir, env=env) as studio, sync_playwright() as playwright:
-            browser = chromium(playwright)
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(studio.url)
             page.get_by_role("tab", name="Corpus").click()
