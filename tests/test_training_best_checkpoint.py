@@ -93,6 +93,20 @@ def test_the_best_step_wins_and_ties_keep_the_earlier_one():
     assert json.loads(json.dumps(outcome)) == outcome  # stored on the run as JSON
 
 
+def test_a_run_that_only_beats_the_instructed_base_is_no_better_than_the_base_used_bare():
+    import torch
+
+    model = torch.nn.Linear(2, 2)
+    board = Scoreboard(base_without_instructions=0.7)
+    for step, score in [(0, 0.5), (2, 0.65)]:
+        board.record(step, score, model)
+    outcome = board.outcome("best", 2)
+    assert not outcome["better_than_base"] and outcome["verdict"] == NO_BETTER
+    assert outcome["base_ndcg_at_10"] == 0.7 and outcome["base_without_instructions_ndcg_at_10"] == 0.7
+    board.base_without_instructions = 0.6
+    assert board.outcome("best", 2)["verdict"].startswith("better than the base model: held-out nDCG@10 0.6000 → 0.6500")
+
+
 def test_evaluation_steps_default_to_every_tenth_of_the_run_and_need_held_out_examples():
     assert eval_steps(None, 100, True) == {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
     assert eval_steps(3, 7, True) == {0, 3, 6, 7}

@@ -18,13 +18,15 @@ from studio.training.checkpoint import trainable_state
 NO_BETTER = "no better than the base model"
 
 
-def heldout_ndcg(model, dataset: RetrievalDataset) -> float:
-    """nDCG@10 of `model` (an EmbeddingModel) on `dataset`, each query with its own instruction."""
+def heldout_ndcg(model, dataset: RetrievalDataset, with_instructions: bool = True) -> float:
+    """nDCG@10 of `model` (an EmbeddingModel) on `dataset`, each query with its own instruction
+    (or, with `with_instructions=False`, none)."""
     doc_vectors = model.encode_documents(dataset.doc_texts)
     query_ids = list(dataset.queries)
     by_instruction: dict[str | None, list[int]] = {}
     for position, query_id in enumerate(query_ids):
-        by_instruction.setdefault(dataset.instructions.get(query_id), []).append(position)
+        instruction = dataset.instructions.get(query_id) if with_instructions else None
+        by_instruction.setdefault(instruction, []).append(position)
     query_vectors = np.zeros((len(query_ids), doc_vectors.shape[1]), dtype=np.float32)
     for instruction, positions in by_instruction.items():
         query_vectors[positions] = model.encode_queries([dataset.queries[query_ids[p]] for p in positions],
@@ -37,8 +39,13 @@ def heldout_ndcg(model, dataset: RetrievalDataset) -> float:
 
 @dataclass
 class Scoreboard:
-    """The held-out curve of a run and the trainable weights of its best step (step 0 counts)."""
+    """The held-out curve of a run and the trainable weights of its best step (step 0 counts).
+
+    `base_without_instructions` is the base model scored as people use an untuned model, with bare
+    queries. The verdict compares against the better of the two ways of using the base model, so a
+    run is never called better only because instructions hurt the base model it started from."""
     curve: dict[int, float] = field(default_factory=dict)
+    base_without_instructions: float | None = None
     best_step: int | None = None
     best_weights: dict | None = None
 
@@ -55,13 +62,16 @@ class Scoreboard:
         if not self.curve:
             return {"kept": "last", "kept_step": final_step, "evaluated": False}
         base = self.curve.get(0)
+        if base is not None and self.base_without_instructions is not None:
+            base = max(base, self.base_without_instructions)
         better = base is not None and any(score > base for step, score in self.curve.items() if step > 0)
         kept_step = self.best_step if keep == "best" else final_step
         verdict = NO_BETTER if not better else (
             f"better than the base model: held-out nDCG@10 {base:.4f} → {self.curve[self.best_step]:.4f} "
             f"at step {self.best_step}")
         return {"kept": keep, "kept_step": kept_step, "evaluated": True, "better_than_base": better,
-                "verdict": verdict, "base_ndcg_at_10": base, "best_step": self.best_step,
+                "verdict": verdict, "base_ndcg_at_10": base,
+                "base_without_instructions_ndcg_at_10": self.base_without_instructions, "best_step": self.best_step,
                 "best_ndcg_at_10": self.curve[self.best_step], "kept_ndcg_at_10": self.curve.get(kept_step),
                 "curve": [[step, self.curve[step]] for step in sorted(self.curve)]}
 

@@ -188,6 +188,9 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
         if step_done not in scored_steps or step_done in scoreboard.curve:
             return
         ndcg = heldout_ndcg(model, heldout_set)
+        if step_done == 0 and any(heldout_set.instructions.values()):
+            scoreboard.base_without_instructions = heldout_ndcg(model, heldout_set, with_instructions=False)
+            say(f"held-out nDCG@10 of the base model with bare queries: {scoreboard.base_without_instructions:.4f}")
         run_rows.add_heldout_point(db, run_id, step_done, ndcg)
         if scoreboard.record(step_done, ndcg, model):
             checkpoint.save_best(config.out_dir, step_done, scoreboard.best_weights)
