@@ -4,7 +4,7 @@
   the top k passages of the corpus for its own query (k = 20 by default); the rank is stored.
 - copied: the query is mostly a run of the passage's (or its title's) words in order: a model
   trained on it learns to match strings, not meaning.
-- wrong language and off length: the cheap checks of studio.curation.checks (script of each
+- wrong language and off length: the cheap checks of studio.curation.checks (language of each
   field against the example's language, length against the template's num_words), plus two
   rules for queries: under MIN_QUERY_WORDS words, or longer than the passage they came from.
 The optional LLM judge (studio.corpus.judge) adds proposals, which a person accepts or not.
@@ -95,8 +95,8 @@ def text_flags(example: dict, passage: str, title: str) -> tuple[dict, list[str]
         reasons.append(copied)
     placeholders = _placeholders(example.get("placeholders"))
     cheap = text_checks(example, placeholders, has_negative_key=False)
-    wrong_language = cheap["q_script_flag"]
-    reasons += [f"wrong language: {p}" for p in cheap["problems"] if "script" in p]
+    wrong_language = cheap["q_language_flag"]
+    reasons += [f"wrong language: {p}" for p in cheap["problems"] if ", not " in p]
     off_length = cheap["q_length_flag"] or 0
     reasons += [f"off length: {p}" for p in cheap["problems"] if p.startswith(("too short", "too long"))]
     script = expected_script(example.get("language"))
