@@ -153,7 +153,7 @@ def remove_demo(db_path) -> DemoRows:
     try:
         with transaction(db):
             runs = [row[0] for row in db.execute(_DEMO_RUNS, [SOURCE]).fetchall()]
-            for table in ("evaluations", "run_metrics"):
+            for table in ("evaluations", "run_metrics", "run_heldout_curve"):
                 db.execute(f"DELETE FROM {table} WHERE run_id IN ({_DEMO_RUNS})", [SOURCE])
             db.execute(f"DELETE FROM runs WHERE id IN ({_DEMO_RUNS})", [SOURCE])
             ids = "SELECT id FROM example_rows WHERE source = ?"
