@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from storage.db import now, transaction
-from studio.corpus.index import corpus_named, link_examples, load_index
+from studio.corpus.index import open_for_job
 from studio.curation.checks import expected_script, text_checks, word_count
 from studio.curation.quality import encode_queries_by_instruction
 from studio.errors import StudioError
@@ -117,7 +117,6 @@ def positive_rank(ranked_rows, passage_row: int) -> int | None:
 
 
 def run_check_job(job, settings: CheckSettings) -> dict:
-    from studio.evaluation.runner import loaded_model
     from studio.evaluation.search import top_k
 
     settings.check()
@@ -125,14 +124,8 @@ def run_check_job(job, settings: CheckSettings) -> dict:
     stats = {"examples": 0, "not_found": 0, "copied": 0, "wrong_language": 0, "off_length": 0,
              "false_negative": 0, "proposals": 0, "passages": 0}
     try:
-        corpus = corpus_named(db, settings.corpus)
-        job.progress(0, None, f"loading model {settings.model}")
-        model = loaded_model(settings.model)
-        index = load_index(db, corpus, model, settings.model, batch_size=settings.batch_size,
-                           progress=lambda done, total: job.progress(0, None, f"encoding passages {done}/{total}"))
+        corpus, model, index, examples = open_for_job(job, settings, "e.status != 'rejected'")
         stats["passages"] = len(index.texts)
-        where = "e.status != 'rejected'" + (" AND e.status = ?" if settings.status else "")
-        examples = link_examples(db, index, where, [settings.status] if settings.status else [])
         stats["examples"] = len(examples)
         titles = {row["id"]: row["title"] for row in db.query(
             "SELECT id, title FROM passages WHERE corpus_id = ?", [corpus["id"]])}

@@ -99,3 +99,21 @@ def link_examples(db, index: CorpusIndex, where: str = "1", params=()) -> list[d
 def examples_in(ids) -> tuple[str, list]:
     """A `where` for link_examples: these example ids only."""
     return "e.id IN (SELECT value FROM json_each(?))", [json.dumps(list(ids))]
+
+
+def open_for_job(job, settings, where: str) -> tuple[dict, object, CorpusIndex, list[dict]]:
+    """What a corpus job (mining, checks) starts from: the corpus `settings.corpus`, the embedding model
+    `settings.model`, the corpus encoded by it, and the examples matching `where` (and `settings.status`)
+    linked to their passages."""
+    from studio.evaluation.runner import loaded_model
+
+    corpus = corpus_named(job.db, settings.corpus)
+    job.progress(0, None, f"loading model {settings.model}")
+    model = loaded_model(settings.model)
+    index = load_index(job.db, corpus, model, settings.model, batch_size=settings.batch_size,
+                       progress=lambda done, total: job.progress(0, None, f"encoding passages {done}/{total}"))
+    if settings.status:
+        where, params = f"{where} AND e.status = ?", [settings.status]
+    else:
+        params = []
+    return corpus, model, index, link_examples(job.db, index, where, params)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 from storage import curation
 from storage.db import transaction
-from studio.corpus.index import corpus_named, link_examples, load_index
+from studio.corpus.index import open_for_job
 from studio.curation.quality import encode_queries_by_instruction
 from studio.errors import StudioError
 
@@ -71,21 +71,14 @@ def choose_negative(order: list[int], scores: dict[int, float], positive_score: 
 
 
 def run_corpus_mining_job(job, settings: CorpusMiningSettings) -> dict:
-    from studio.evaluation.runner import loaded_model
     from studio.evaluation.search import top_k
 
     settings.check()
     db = job.db
     stats = {"targets": 0, "mined": 0, "too_close": 0, "too_few": 0, "duplicates": 0, "passages": 0}
     try:
-        corpus = corpus_named(db, settings.corpus)
-        job.progress(0, None, f"loading model {settings.model}")
-        model = loaded_model(settings.model)
-        index = load_index(db, corpus, model, settings.model, batch_size=settings.batch_size,
-                           progress=lambda done, total: job.progress(0, None, f"encoding passages {done}/{total}"))
+        corpus, model, index, targets = open_for_job(job, settings, "e.negative IS NULL AND e.status != 'rejected'")
         stats["passages"] = len(index.texts)
-        where = "e.negative IS NULL AND e.status != 'rejected'" + (" AND e.status = ?" if settings.status else "")
-        targets = link_examples(db, index, where, [settings.status] if settings.status else [])
         stats["targets"] = len(targets)
         if not targets:
             job.finish(stats=stats, message=f"No example of corpus '{corpus['name']}' lacks a negative.")
