@@ -6,6 +6,7 @@ interrupted by `reap`, and can be resumed by its kind.
 """
 
 import os
+from contextlib import contextmanager
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from storage import jobs as job_rows
 from storage.db import open_db
 from studio.config import REPO_ROOT, data_dir
+from studio.errors import StudioError
 
 NICE_ENV = "STUDIO_JOB_NICE"
 DEFAULT_NICE = 10
@@ -182,3 +184,16 @@ class JobContext:
 
     def fail(self, message: str, stats: dict | None = None) -> None:
         job_rows.finish_job(self.db, self.job_id, "failed", error=message, stats=stats)
+
+    @contextmanager
+    def failing(self, what: str, stats: dict | None = None):
+        """Mark the job failed when the work inside raises (and let it raise): a job must end in a
+        state the UI can show. A StudioError's sentence is the reason; anything else is '`what` stopped: …'."""
+        try:
+            yield
+        except StudioError as error:
+            self.fail(str(error), stats=stats)
+            raise
+        except Exception as error:
+            self.fail(f"{what} stopped: {error}", stats=stats)
+            raise

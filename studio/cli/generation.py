@@ -128,17 +128,28 @@ def run_generate(args) -> int:
     try:
         plan = generation_jobs.plan_for_job(db, job.job_id, args.family, args.per_task, args.tasks,
                                        mode="batch" if args.batch_api else "online", seed=args.seed)
-        if plan.mode == "batch":
-            from studio.generation.batch_api import run_batch_generation
+    except BaseException as error:
+        _settle(job, error)
+        raise
+    if plan.mode == "batch":
+        from studio.generation.batch_api import run_batch_generation
 
-            stats = run_batch_generation(path, job, plan, settings)
-        else:
-            stats = generation.run_generation(path, job, plan, settings, concurrency=concurrency)
+        work = lambda: run_batch_generation(path, job, plan, settings)  # noqa: E731
+    else:
+        work = lambda: generation.run_generation(path, job, plan, settings, concurrency=concurrency)  # noqa: E731
+    return _run_and_report(db, job, work, lambda stats: generation.summary_line(plan, stats))
+
+
+def _run_and_report(db, job, work, summary) -> int:
+    """Run a generation job's `work`, settle the job's row if it raises, print its summary line;
+    1 when the job failed."""
+    try:
+        stats = work()
     except BaseException as error:
         _settle(job, error)
         raise
     row = job_rows.get_job(db, job.job_id)
-    print(f"{generation.summary_line(plan, stats)} (job {job.job_id}, {row['state']})")
+    print(f"{summary(stats)} (job {job.job_id}, {row['state']})")
     if row["state"] == "failed":
         print(f"error: {row['error']}", file=sys.stderr)
         return 1
@@ -181,14 +192,5 @@ def run_generate_grounded(args, path: str, db) -> int:
         except StudioError as error:
             job.fail(str(error))
             raise
-    try:
-        stats = grounded.run_grounded(path, job, plan, settings, concurrency=concurrency)
-    except BaseException as error:
-        _settle(job, error)
-        raise
-    row = job_rows.get_job(db, job.job_id)
-    print(f"{grounded.summary_line(plan, stats)} (job {job.job_id}, {row['state']})")
-    if row["state"] == "failed":
-        print(f"error: {row['error']}", file=sys.stderr)
-        return 1
-    return 0
+    return _run_and_report(db, job, lambda: grounded.run_grounded(path, job, plan, settings, concurrency=concurrency),
+                           lambda stats: grounded.summary_line(plan, stats))

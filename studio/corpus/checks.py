@@ -123,7 +123,7 @@ def run_check_job(job, settings: CheckSettings) -> dict:
     db = job.db
     stats = {"examples": 0, "not_found": 0, "copied": 0, "wrong_language": 0, "off_length": 0,
              "false_negative": 0, "proposals": 0, "passages": 0}
-    try:
+    with job.failing("the check job", stats):
         corpus, model, index, examples = open_for_job(job, settings, "e.status != 'rejected'")
         stats["passages"] = len(index.texts)
         stats["examples"] = len(examples)
@@ -166,12 +166,6 @@ def run_check_job(job, settings: CheckSettings) -> dict:
             job.progress(min(start + CHUNK, len(examples)), len(examples), "checking", stats=stats)
         job.finish(stats=stats, message=summary(stats))
         return stats
-    except StudioError as error:
-        job.fail(str(error), stats=stats)
-        raise
-    except Exception as error:
-        job.fail(f"the check job stopped: {error}", stats=stats)
-        raise
 
 
 def _store(db, corpus_id: int, settings: CheckSettings, results, judge) -> None:

@@ -76,7 +76,7 @@ def run_corpus_mining_job(job, settings: CorpusMiningSettings) -> dict:
     settings.check()
     db = job.db
     stats = {"targets": 0, "mined": 0, "too_close": 0, "too_few": 0, "duplicates": 0, "passages": 0}
-    try:
+    with job.failing("the mining job", stats):
         corpus, model, index, targets = open_for_job(job, settings, "e.negative IS NULL AND e.status != 'rejected'")
         stats["passages"] = len(index.texts)
         stats["targets"] = len(targets)
@@ -128,12 +128,6 @@ def run_corpus_mining_job(job, settings: CorpusMiningSettings) -> dict:
         curation.finish_action(db, action_id)
         job.finish(stats=stats, message=summary(stats))
         return stats
-    except StudioError as error:
-        job.fail(str(error), stats=stats)
-        raise
-    except Exception as error:
-        job.fail(f"the mining job stopped: {error}", stats=stats)
-        raise
 
 
 def summary(stats: dict) -> str:

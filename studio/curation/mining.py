@@ -68,7 +68,7 @@ def run_mining_job(job, settings: MiningSettings) -> dict:
         raise StudioError("the rank window needs 1 <= from <= to, e.g. 10 and 50")
     db = job.db
     stats = {"targets": 0, "mined": 0, "skipped": 0, "pool": 0}
-    try:
+    with job.failing("the mining job", stats):
         targets = _targets(db, settings)
         stats["targets"] = len(targets)
         if not targets:
@@ -124,9 +124,3 @@ def run_mining_job(job, settings: MiningSettings) -> dict:
         curation.finish_action(db, action_id)
         job.finish(stats=stats, message=f"Mined {stats['mined']} negatives; skipped {stats['skipped']}.")
         return stats
-    except StudioError as error:
-        job.fail(str(error), stats=stats)
-        raise
-    except Exception as error:
-        job.fail(f"the mining job stopped: {error}", stats=stats)
-        raise

@@ -93,7 +93,7 @@ def run_quality_job(job, settings: QualitySettings) -> dict:
     from studio.embedding import load_model
 
     db = job.db
-    try:
+    with job.failing("the quality job"):
         flt = ExampleFilter(status=settings.status)
         where, params = where_clause(flt)
         ids = [row[0] for row in db.execute(f"SELECT e.id FROM examples e WHERE {where} ORDER BY e.id", params)]
@@ -159,12 +159,6 @@ def run_quality_job(job, settings: QualitySettings) -> dict:
             db, ids, pair_vectors, statuses, settings.dup_threshold)
         job.finish(stats=stats, message=_summary(stats))
         return stats
-    except StudioError as error:
-        job.fail(str(error))
-        raise
-    except Exception as error:  # a job must end with a state the UI can show
-        job.fail(f"the quality job stopped: {error}")
-        raise
 
 
 def _store_duplicate_groups(db, ids, vectors, statuses, threshold) -> tuple[int, int]:
