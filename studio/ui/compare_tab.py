@@ -264,6 +264,18 @@ def projection(db_path, state, progress=gr.Progress()):
     return figure, note
 
 
+def _model_column(side: str, label: str, info: str, models, value):
+    """One model's controls: the model, an instruction for its queries or none, and what it gets by default."""
+    with gr.Column():
+        model = gr.Dropdown(models, value=value, label=label, allow_custom_value=True, info=info,
+                            elem_id=f"compare-model-{side.lower()}")
+        instruction = gr.Textbox(label=f"Instruction for {side}", placeholder="the model's own", info=INSTRUCTION_HELP,
+                                 elem_id=f"compare-instruction-{side.lower()}")
+        none = gr.Checkbox(False, label=f"No instruction for {side}", elem_id=f"compare-none-{side.lower()}")
+        default = gr.Markdown("", elem_classes=["help-text"], elem_id=f"compare-default-{side.lower()}")
+    return model, instruction, none, default
+
+
 def build(ctx) -> None:
     db_path = ctx.db_path
     first = _lists(db_path, None, None, None, None)
@@ -271,22 +283,10 @@ def build(ctx) -> None:
     seen_run = gr.State(first.newest_run)   # the newest finished run the lists know of
     gr.Markdown(HELP, elem_classes=["help-text"])
     with gr.Row():
-        with gr.Column():
-            model_a = gr.Dropdown(first.models, value=first.model_a, label="Model A (reference)",
-                                  allow_custom_value=True, info="A base model, a run, or a model folder path",
-                                  elem_id="compare-model-a")
-            instruction_a = gr.Textbox(label="Instruction for A", placeholder="the model's own", info=INSTRUCTION_HELP,
-                                       elem_id="compare-instruction-a")
-            none_a = gr.Checkbox(False, label="No instruction for A", elem_id="compare-none-a")
-            default_a = gr.Markdown("", elem_classes=["help-text"], elem_id="compare-default-a")
-        with gr.Column():
-            model_b = gr.Dropdown(first.models, value=first.model_b, label="Model B (challenger)",
-                                  allow_custom_value=True, info="Usually a finished training run",
-                                  elem_id="compare-model-b")
-            instruction_b = gr.Textbox(label="Instruction for B", placeholder="the model's own", info=INSTRUCTION_HELP,
-                                       elem_id="compare-instruction-b")
-            none_b = gr.Checkbox(False, label="No instruction for B", elem_id="compare-none-b")
-            default_b = gr.Markdown("", elem_classes=["help-text"], elem_id="compare-default-b")
+        model_a, instruction_a, none_a, default_a = _model_column(
+            "A", "Model A (reference)", "A base model, a run, or a model folder path", first.models, first.model_a)
+        model_b, instruction_b, none_b, default_b = _model_column(
+            "B", "Model B (challenger)", "Usually a finished training run", first.models, first.model_b)
     with gr.Row():
         dataset = gr.Dropdown(first.datasets, value=first.dataset, label="Dataset", allow_custom_value=True, scale=3,
                               info="A run's held-out set, or type the path of a BEIR folder on the server",
