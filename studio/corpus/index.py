@@ -7,7 +7,6 @@ belongs to a corpus when its positive is one of the corpus's passages, verbatim:
 generation records the link as it writes; imported examples are linked here by their text.
 """
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Callable
@@ -44,9 +43,10 @@ def corpus_named(db, name: str) -> dict:
 
 
 def fingerprint(corpus: dict) -> str:
-    """Names the corpus's cached vectors: a corpus removed and added again under the same name is new."""
-    key = f"{corpus['id']}|{corpus['name']}|{corpus['created_at']}|{corpus['passages']}"
-    return "corpus-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    """Names the corpus's cached vectors (the name evaluation on the corpus uses too)."""
+    from studio.evaluation.corpus_set import vectors_name
+
+    return vectors_name(corpus)
 
 
 def load_index(db, corpus: dict, model, model_name: str, progress: Callable[[int, int], None] | None = None,

@@ -27,16 +27,30 @@ class RetrievalDataset:
     instructions: dict[str, str] = field(default_factory=dict)  # query id → task instruction, if any
     source: str = ""                         # the folder, zip or run it came from
     warnings: list[str] = field(default_factory=list)
+    cache_name: str = ""                     # names the documents when they are exactly a stored corpus's passages
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the corpus content (ids and texts): the key of cached document embeddings."""
+        """Identifies the corpus content (ids and texts): the key of cached document embeddings. A
+        dataset whose documents are a stored corpus's passages, in order, is named as that corpus's
+        vectors are, so mining, checks and evaluation encode it once per model."""
+        if self.cache_name:
+            return self.cache_name
         digest = hashlib.sha256()
         for doc_id, text in zip(self.doc_ids, self.doc_texts):
             digest.update(doc_id.encode("utf-8"))
             digest.update(b"\x1f")
             digest.update(text.encode("utf-8"))
             digest.update(b"\x1e")
+        return digest.hexdigest()[:24]
+
+    @property
+    def query_fingerprint(self) -> str:
+        """Identifies the queries and their judgements (a corpus's held-out queries change as examples do)."""
+        digest = hashlib.sha256()
+        for query_id in sorted(self.queries):
+            digest.update(json.dumps([query_id, self.queries[query_id], self.instructions.get(query_id),
+                                      sorted(self.qrels.get(query_id, {}).items())]).encode("utf-8"))
         return digest.hexdigest()[:24]
 
     def doc_index(self) -> dict[str, int]:

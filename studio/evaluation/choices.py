@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.evaluation.corpus_set import describe_corpus_sets
 from studio.evaluation.settings import HELDOUT_PREFIX, heldout_run_of
 
 BASE_MODELS = ("minilm", "smollm2")
@@ -74,22 +75,40 @@ def training_overlap(db, model: str | None, spec: str | None) -> int:
 
 
 def dataset_choices(db, model_b: str | None = None) -> list[tuple[str, str]]:
-    """(label, value): the held-out sets of runs, then BEIR datasets evaluated before. A held-out set
-    that overlaps model B's training data says so in its label."""
+    """(label, value): the held-out sets of runs, then each corpus's queries held out of every run, then
+    BEIR datasets evaluated before. A held-out set that overlaps model B's training data says so in its label."""
     choices = []
     for row in db.query("SELECT id, name, config FROM runs ORDER BY id DESC"):
         held = json.loads(row["config"] or "{}").get("heldout_ids") or []
         if held:
             spec = f"{HELDOUT_PREFIX}{row['id']}"
-            label = f"held-out set of run {row['id']} · {row['name']} ({len(held)} examples)"
+            corpus_names = _grounded_in(db, held)
+            if corpus_names:
+                label = (f"held-out queries of corpus {', '.join(corpus_names)} · run {row['id']} · {row['name']} "
+                         f"({len(held)} queries, searched among the whole corpus)")
+            else:
+                label = f"held-out set of run {row['id']} · {row['name']} ({len(held)} examples)"
             overlap = training_overlap(db, model_b, spec)
             if overlap:
                 label += f" — ⚠ {overlap} of them trained model B"
             choices.append((label, spec))
-    for row in db.query("SELECT DISTINCT dataset FROM evaluations WHERE dataset NOT LIKE 'heldout:%' ORDER BY id DESC"):
+    if "corpora" in db.table_names():
+        choices.extend(describe_corpus_sets(db))
+    for row in db.query("SELECT DISTINCT dataset FROM evaluations WHERE dataset NOT LIKE 'heldout:%'"
+                        " AND dataset NOT LIKE 'corpus:%' ORDER BY id DESC"):
         if Path(row["dataset"]).exists():
             choices.append((row["dataset"], row["dataset"]))
     return choices
+
+
+def _grounded_in(db, example_ids) -> list[str]:
+    """Names of the corpora these examples' positives are passages of."""
+    if "corpora" not in db.table_names():
+        return []
+    return [row[0] for row in db.execute(
+        "SELECT DISTINCT c.name FROM example_passages ep JOIN corpora c ON c.id = ep.corpus_id"
+        " WHERE ep.passage_id IS NOT NULL AND ep.example_id IN (SELECT value FROM json_each(?)) ORDER BY c.name",
+        [json.dumps(list(example_ids))]).fetchall()]
 
 
 def empty_datasets_note(db) -> str | None:
@@ -108,7 +127,8 @@ def empty_datasets_note(db) -> str | None:
                f"Run {latest['id']} has not finished ({latest['state']}); its held-out set appears here when it does.")
     corpora = _corpus_names(db)
     corpus_line = (f"\n- the queries of a corpus ({', '.join(corpora)}): generate queries for it in the Generate "
-                   "tab, accept them, and train with a held-out share" if corpora else "")
+                   "tab and accept them; those whose document no run trained on appear here as "
+                   "`corpus:NAME`" if corpora else "")
     return (f"**The dataset list is empty.** {why}\n\nYou can still compare on:\n"
             "- **a BEIR folder** on the server: type its path in *Dataset* (`corpus.jsonl`, `queries.jsonl`, "
             "`qrels/<split>.tsv`)\n"

@@ -17,6 +17,7 @@ from studio.errors import StudioError
 from studio.evaluation import embedding_cache, instructions
 from studio.evaluation.beir import RetrievalDataset
 from studio.evaluation.choices import run_of_model, training_overlap
+from studio.evaluation.corpus_set import CORPUS_PREFIX, corpus_of
 from studio.evaluation.metrics import METRIC_NAMES
 from studio.evaluation.runner import (choose_instruction, dataset_label, expects_instructions, launch_evaluation,
                                       load_dataset, trained_with_instructions)
@@ -32,9 +33,15 @@ _datasets: dict[tuple, RetrievalDataset] = {}
 
 
 def cached_dataset(db, spec: str, split: str) -> RetrievalDataset:
-    """Load a dataset once per UI process; a BEIR folder is reloaded when its files change."""
+    """Load a dataset once per UI process; a BEIR folder is reloaded when its files change, a held-out
+    set or a corpus's queries when examples (or runs) change."""
     stamp = None
-    if not spec.startswith("heldout:"):
+    if spec.startswith(CORPUS_PREFIX):
+        split = "heldout"
+        stamp = (*db.execute("SELECT COUNT(*), MAX(updated_at) FROM examples").fetchone(),
+                 *db.execute("SELECT COUNT(*), MAX(id) FROM runs").fetchone(),
+                 *db.execute("SELECT COUNT(*), MAX(id) FROM corpora").fetchone())
+    elif not spec.startswith("heldout:"):
         source = Path(spec).expanduser()
         stamp = tuple(p.stat().st_mtime_ns for p in [source, *source.glob("*.jsonl"), *source.glob("qrels/*.tsv")]
                       if p.exists())
@@ -95,7 +102,7 @@ class Comparison:
 def default_instruction(db, model: str, spec: str | None) -> str:
     """What a model's queries get when no instruction is typed, said for people."""
     try:
-        held_out = bool(spec) and heldout_run_of(spec) is not None
+        held_out = bool(spec) and (heldout_run_of(spec) is not None or corpus_of(spec) is not None)
     except StudioError:
         held_out = False
     if held_out and trained_with_instructions(db, model):
@@ -118,15 +125,18 @@ def side_settings(request: SideRequest, spec: str, split: str) -> EvalSettings:
 def find_evaluation(db, settings: EvalSettings, dataset: RetrievalDataset,
                     instruction: instructions.QueryInstruction | None = None) -> dict | None:
     """A stored evaluation of this very model (same files, pooling, max length), with the same query
-    instruction and the same identical-id rule, on this very corpus, if there is one."""
+    instruction and the same identical-id rule, on this very corpus and these very queries, if there is one."""
     chosen = instruction or choose_instruction(db, settings, dataset)
     key = embedding_cache.model_key(settings.model, settings.pooling, settings.max_length)
     excluded = 0 if settings.keep_identical_ids else len(set(dataset.queries) & set(dataset.doc_ids))
+    queries = dataset.query_fingerprint
     for row in evaluation_rows.evaluations_of(db, settings.model, dataset_label(settings.dataset_spec), dataset.split):
         details = row["details"]
         if (details.get("model_key") == key and details.get("corpus") == dataset.fingerprint
                 and instructions.of_details(details) == (chosen.source, chosen.text)
-                and details.get("excluded_identical_ids", 0) == excluded):
+                and details.get("excluded_identical_ids", 0) == excluded
+                and details.get("queries", queries) == queries
+                and details.get("n_queries", len(dataset.queries)) == len(dataset.queries)):
             return evaluation_rows.get_evaluation(db, row["id"])
     return None
 

@@ -18,6 +18,7 @@ from storage.db import open_db
 from studio.errors import StudioError
 from studio.evaluation import embedding_cache, instructions
 from studio.evaluation.beir import RetrievalDataset, load_beir
+from studio.evaluation.corpus_set import CORPUS_PREFIX, corpus_dataset, corpus_of
 from studio.evaluation.heldout import HELDOUT_SPLIT, heldout_dataset, heldout_dataset_name
 from studio.evaluation.metrics import evaluate_run
 from studio.evaluation.search import top_k
@@ -55,17 +56,21 @@ def _load_cached(name: str, pooling: str | None, max_length: int | None, key: st
 
 
 def dataset_label(spec: str) -> str:
-    """How a dataset is named in the evaluations table: a resolved path, or heldout:run-N."""
-    if spec.startswith("heldout:"):
+    """How a dataset is named in the evaluations table: a resolved path, heldout:run-N or corpus:NAME."""
+    if spec.startswith("heldout:") or spec.startswith(CORPUS_PREFIX):
         return spec
     return str(Path(spec).expanduser().resolve())
 
 
 def load_dataset(db, spec: str, split: str = "test") -> RetrievalDataset:
-    """`heldout:run-N` (a run's held-out examples) or the path of a BEIR folder or zip."""
+    """`heldout:run-N` (a run's held-out examples), `corpus:NAME` (a corpus's queries held out of every
+    run) or the path of a BEIR folder or zip."""
     run_id = heldout_run_of(spec)
     if run_id is not None:
         return heldout_dataset(db, run_id)
+    corpus = corpus_of(spec)
+    if corpus is not None:
+        return corpus_dataset(db, corpus)
     return load_beir(spec, split)
 
 
@@ -135,6 +140,7 @@ def evaluate(model_name: str, dataset: RetrievalDataset, *, instruction: instruc
         per_query[query_id] = {**result.per_query[query_id], "top": shown}
     details = {
         "model_key": key, "corpus": corpus, "n_docs": len(dataset.doc_ids), "n_queries": len(query_ids),
+        "queries": dataset.query_fingerprint,
         **chosen.to_details(), "excluded_identical_ids": len(own_document),
         "pooling": pooling, "max_length": max_length, "seconds": round(time.perf_counter() - started, 3),
         "warnings": dataset.warnings,

@@ -4,6 +4,7 @@ list of an evaluation job and the evaluation itself all come from `EvalSettings`
 from dataclasses import asdict, dataclass
 
 from studio.errors import StudioError
+from studio.evaluation.corpus_set import CORPUS_PREFIX, corpus_of
 from studio.settings import setting, to_argv
 
 HELDOUT_PREFIX = "heldout:run-"
@@ -26,6 +27,8 @@ class EvalSettings:
                                help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or a .zip of one")
     heldout_run: int | None = setting(None, group="source", metavar="RUN_ID",
                                       help="the held-out examples of a training run")
+    corpus: str | None = setting(None, group="source", metavar="NAME",
+                                 help="the queries of a corpus held out of every run, searched among all its passages")
     split: str = setting("test", help="qrels split of a BEIR dataset (default: test)")
     instruction: str | None = setting(None, group="instruction", metavar="TEXT",
                                       help="one task instruction for every query, replacing the model's saved "
@@ -41,21 +44,29 @@ class EvalSettings:
 
     @classmethod
     def for_dataset(cls, model: str, spec: str, split: str = "test", **options) -> "EvalSettings":
-        """Settings naming the dataset as the UI does: `heldout:run-N` or a BEIR folder or zip."""
+        """Settings naming the dataset as the UI does: `heldout:run-N`, `corpus:NAME` or a BEIR folder or zip."""
         run_id = heldout_run_of(spec)
         if run_id is not None:
             return cls(model=model, heldout_run=run_id, **options)
+        corpus = corpus_of(spec)
+        if corpus is not None:
+            return cls(model=model, corpus=corpus, **options)
         return cls(model=model, beir=spec, split=split, **options)
 
     @property
     def dataset_spec(self) -> str:
-        return f"{HELDOUT_PREFIX}{self.heldout_run}" if self.heldout_run is not None else (self.beir or "")
+        if self.heldout_run is not None:
+            return f"{HELDOUT_PREFIX}{self.heldout_run}"
+        if self.corpus is not None:
+            return CORPUS_PREFIX + self.corpus
+        return self.beir or ""
 
     def validate(self) -> "EvalSettings":
         if not (self.model or "").strip():
             raise StudioError("choose a model to evaluate")
-        if (self.beir is None) == (self.heldout_run is None):
-            raise StudioError("give one dataset: a BEIR folder or zip (--beir) or a run's held-out set (--heldout-run)")
+        if sum(source is not None for source in (self.beir, self.heldout_run, self.corpus)) != 1:
+            raise StudioError("give one dataset: a BEIR folder or zip (--beir), a run's held-out set (--heldout-run) "
+                              "or a corpus's held-out queries (--corpus)")
         if self.max_length is not None and self.max_length < 1:
             raise StudioError("--max-length must be a positive number of tokens")
         if self.instruction is not None and not self.instruction.strip():

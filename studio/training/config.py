@@ -52,7 +52,12 @@ class TrainConfig:
     languages: list[str] = setting(default_factory=list, flag="--language", label="Languages",
                                    help="train on this language only (repeatable); none: all languages")
     heldout_share: float = setting(0.1, label="Held-out share",
-                                   help="share of the tasks kept out of training to evaluate the run")
+                                   help="share of the tasks (and of the documents of corpus-grounded examples) kept "
+                                        "out of training to evaluate the run")
+    heldout_passages: int = setting(1000, label="Corpus passages scored during training",
+                                    help="held-out queries grounded in a corpus are scored during training among "
+                                         "their positives and this many other passages of it (seeded); 0: the whole "
+                                         "corpus. The run's final evaluation always searches the whole corpus")
     eval_every: int | None = setting(None, label="Evaluate every (steps)",
                                      help="held-out nDCG@10 at step 0 and every N steps; empty: every ~10% of the "
                                           "steps when there are held-out examples; 0: never")
@@ -82,6 +87,8 @@ class TrainConfig:
             raise StudioError("the held-out share must be between 0 and 1 (e.g. 0.1)")
         if not 0 <= self.lora_dropout < 1:
             raise StudioError("the LoRA dropout must be between 0 and 1")
+        if self.heldout_passages < 0:
+            raise StudioError("--heldout-passages must be 0 (the whole corpus) or a number of passages")
         if self.eval_every is not None and self.eval_every < 0:
             raise StudioError("--eval-every must be 0 (never) or a number of steps")
         if self.keep not in KEEP_CHOICES:

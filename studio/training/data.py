@@ -22,20 +22,26 @@ class Example:
     positive: str
     negative: str | None
     task_id: int | None = None
+    document: str | None = None   # "corpus id:document id" of the positive, for examples grounded in a corpus
 
 
 def load_examples(db, families: list[str] | None = None, languages: list[str] | None = None) -> list[Example]:
-    """Accepted examples matching the filters (empty filter: everything), in id order."""
-    sql = ("SELECT id, family, language, instruction, query, positive, negative, task_id FROM examples"
-           " WHERE status = 'accepted'")
+    """Accepted examples matching the filters (empty filter: everything), in id order. An example whose
+    positive is a passage of a corpus (example_passages) carries that passage's document."""
+    sql = ("SELECT e.id, e.family, e.language, e.instruction, e.query, e.positive, e.negative, e.task_id,"
+           " p.corpus_id, p.doc_id FROM examples e"
+           " LEFT JOIN example_passages ep ON ep.example_id = e.id"
+           " LEFT JOIN passages p ON p.id = ep.passage_id"
+           " WHERE e.status = 'accepted'")
     params: list = []
-    for column, values in (("family", families), ("language", languages)):
+    for column, values in (("e.family", families), ("e.language", languages)):
         if values:
             sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
             params.extend(values)
-    rows = db.execute(sql + " ORDER BY id", params).fetchall()
+    rows = db.execute(sql + " ORDER BY e.id", params).fetchall()
     return [Example(row[0], row[1], row[2], row[3] or "", format_query(row[4], row[3]), row[5],
-                    row[6] if row[6] and row[6].strip() else None, row[7]) for row in rows]
+                    row[6] if row[6] and row[6].strip() else None, row[7],
+                    f"{row[8]}:{row[9]}" if row[8] is not None else None) for row in rows]
 
 
 def default_query_instruction(examples: list[Example]) -> str | None:

@@ -2,7 +2,8 @@
 base model) and every few steps, the best weights seen so far, and what the run ends as.
 
 The held-out set is the run's own (studio/evaluation/heldout.py): held-out queries with their task
-instructions, searched among every document of the run's examples. Encoding runs in eval mode
+instructions, searched among every document of the run's examples (and, for queries grounded in a
+corpus, a seeded sample of its passages: TrainConfig.heldout_passages). Encoding runs in eval mode
 without gradients and draws no random numbers, so scoring does not change the training itself.
 """
 
@@ -18,10 +19,11 @@ from studio.training.checkpoint import trainable_state
 NO_BETTER = "no better than the base model"
 
 
-def heldout_ndcg(model, dataset: RetrievalDataset, with_instructions: bool = True) -> float:
+def heldout_ndcg(model, dataset: RetrievalDataset, with_instructions: bool = True, doc_vectors=None) -> float:
     """nDCG@10 of `model` (an EmbeddingModel) on `dataset`, each query with its own instruction
-    (or, with `with_instructions=False`, none)."""
-    doc_vectors = model.encode_documents(dataset.doc_texts)
+    (or, with `with_instructions=False`, none). `doc_vectors`: the documents already encoded by `model`."""
+    if doc_vectors is None:
+        doc_vectors = model.encode_documents(dataset.doc_texts)
     query_ids = list(dataset.queries)
     by_instruction: dict[str | None, list[int]] = {}
     for position, query_id in enumerate(query_ids):

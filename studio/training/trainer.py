@@ -177,7 +177,7 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
     trainable = [p for p in model.parameters() if p.requires_grad]
     scoreboard, heldout_set = Scoreboard(), None
     if scored_steps:
-        heldout_set = heldout_dataset(db, run_id)
+        heldout_set = heldout_dataset(db, run_id, corpus_passages_sample=config.heldout_passages or None)
         if state is not None:
             scoreboard.curve = {p["step"]: p["ndcg_at_10"] for p in run_rows.heldout_curve(db, run_id)}
             best = checkpoint.read_best(config.out_dir)
@@ -187,9 +187,11 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
     def score(step_done: int) -> None:
         if step_done not in scored_steps or step_done in scoreboard.curve:
             return
-        ndcg = heldout_ndcg(model, heldout_set)
+        doc_vectors = model.encode_documents(heldout_set.doc_texts)
+        ndcg = heldout_ndcg(model, heldout_set, doc_vectors=doc_vectors)
         if step_done == 0 and any(heldout_set.instructions.values()):
-            scoreboard.base_without_instructions = heldout_ndcg(model, heldout_set, with_instructions=False)
+            scoreboard.base_without_instructions = heldout_ndcg(model, heldout_set, with_instructions=False,
+                                                                doc_vectors=doc_vectors)
             say(f"held-out nDCG@10 of the base model with bare queries: {scoreboard.base_without_instructions:.4f}")
         run_rows.add_heldout_point(db, run_id, step_done, ndcg)
         if scoreboard.record(step_done, ndcg, model):

@@ -232,8 +232,8 @@ def _control(name: str, **overrides):
 FIELDS = {item.name: item for item in fields(TrainConfig)}
 ROWS = [["batch_size", "mini_batch", "temperature", "lr"],
         ["max_steps", "warmup_steps", "weight_decay", "max_length"],
-        ["eval_every", "keep", "seed", "checkpoint_every"],
-        ["name", "out_dir"]]
+        ["eval_every", "heldout_passages", "keep", "seed"],
+        ["checkpoint_every", "name", "out_dir"]]
 
 
 def build(ctx) -> dict:

@@ -1,0 +1,156 @@
+"""A user's corpus as a retrieval dataset: its passages are the documents, and the queries written
+for its passages (accepted examples grounded in it) are the queries, each relevant to its own passage.
+
+Two datasets stand on it:
+- a run's held-out queries, searched among every passage of their corpus (studio/evaluation/heldout.py);
+- `corpus:NAME`: the corpus's queries held out of every run, i.e. whose document no run trained on
+  (a run's `train_ids` mapped to their positives' documents), so any model may be measured on them.
+
+Document ids are `p<passage id>`. When the documents are exactly a corpus's passages in stored order,
+the dataset's cache name is the one mining and the checks use for that corpus's vectors, so a model
+encodes the corpus once for all three.
+"""
+
+import hashlib
+import json
+import random
+
+from storage import corpora
+from studio.errors import StudioError
+from studio.evaluation.beir import RetrievalDataset
+
+CORPUS_PREFIX = "corpus:"
+
+
+def vectors_name(corpus: dict) -> str:
+    """Names a corpus's cached vectors: a corpus removed and added again under the same name is new."""
+    key = f"{corpus['id']}|{corpus['name']}|{corpus['created_at']}|{corpus['passages']}"
+    return "corpus-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def corpus_of(spec: str) -> str | None:
+    """NAME for a dataset named `corpus:NAME`; None for any other."""
+    if not spec.startswith(CORPUS_PREFIX):
+        return None
+    name = spec.removeprefix(CORPUS_PREFIX).strip()
+    if not name:
+        raise StudioError("write corpus:NAME with NAME a corpus listed by `corpus list`")
+    return name
+
+
+def passage_id(doc_id: str) -> int | None:
+    """The passage a document id `p<id>` stands for (None for other documents)."""
+    return int(doc_id[1:]) if doc_id.startswith("p") and doc_id[1:].isdigit() else None
+
+
+class Documents:
+    """The documents of a dataset being built: passages first (ids p<id>), then any other text (d<n>),
+    each distinct text (stripped) once."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self._id_of: dict[str, str] = {}
+        self.extra = 0            # documents that are not passages
+
+    def add_passages(self, rows) -> None:
+        for row in rows:
+            text = row["text"].strip()
+            if text not in self._id_of:
+                self._id_of[text] = f"p{row['id']}"
+                self.ids.append(self._id_of[text])
+                self.texts.append(text)
+
+    def add(self, text: str) -> str:
+        text = text.strip()
+        if text not in self._id_of:
+            self._id_of[text] = f"d{self.extra}"
+            self.extra += 1
+            self.ids.append(self._id_of[text])
+            self.texts.append(text)
+        return self._id_of[text]
+
+
+def links(db, example_ids) -> dict[int, dict]:
+    """example id → {corpus_id, passage_id, doc_id} for examples whose positive is a stored passage."""
+    return {row["example_id"]: dict(row) for row in db.query(
+        "SELECT ep.example_id, ep.corpus_id, ep.passage_id, p.doc_id FROM example_passages ep"
+        " JOIN passages p ON p.id = ep.passage_id WHERE ep.example_id IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(example_ids))])}
+
+
+def corpus_passages(db, corpus_ids, sample: int | None = None, keep=(), seed: str = "") -> list[dict]:
+    """The passages of these corpora in stored order: all of them, or (with `sample`) the passages in
+    `keep` plus a seeded sample of `sample` others."""
+    rows = [row for corpus_id in sorted(corpus_ids) for row in corpora.passages_of(db, corpus_id, "id, text")]
+    if sample is None or sample >= len(rows):
+        return rows
+    keep = set(keep)
+    others = [row["id"] for row in rows if row["id"] not in keep]
+    chosen = keep | set(random.Random(seed).sample(others, min(sample, len(others))))
+    return [row for row in rows if row["id"] in chosen]
+
+
+def trained_documents(db) -> tuple[set[tuple[int, str]], list[int]]:
+    """(corpus id, document id) of every positive any run trained on, and the runs that recorded no
+    training ids (started before runs kept them), whose documents cannot be known."""
+    trained_ids: set[int] = set()
+    unknown = []
+    for row in db.query("SELECT id, config FROM runs ORDER BY id"):
+        config = json.loads(row["config"] or "{}")
+        if config.get("train_ids") is None:
+            unknown.append(row["id"])
+        trained_ids.update(int(i) for i in config.get("train_ids") or [])
+    documents = {(link["corpus_id"], link["doc_id"]) for link in links(db, trained_ids).values()}
+    return documents, unknown
+
+
+def corpus_dataset(db, name: str) -> RetrievalDataset:
+    """`corpus:NAME`: the accepted queries of corpus NAME whose document no run trained on, searched
+    among all its passages."""
+    corpus = corpora.corpus_by_name(db, name)
+    if corpus is None:
+        known = ", ".join(row["name"] for row in corpora.list_corpora(db)) or "none yet"
+        raise StudioError(f"there is no corpus named '{name}' (corpora: {known}); add one with `corpus add PATH`")
+    trained, unknown = trained_documents(db)
+    rows = list(db.query(
+        "SELECT e.id, e.instruction, e.query, ep.passage_id, p.doc_id FROM examples e"
+        " JOIN example_passages ep ON ep.example_id = e.id JOIN passages p ON p.id = ep.passage_id"
+        " WHERE e.status = 'accepted' AND ep.corpus_id = ? ORDER BY e.id", [corpus["id"]]))
+    held = [row for row in rows if (corpus["id"], row["doc_id"]) not in trained]
+    if not held:
+        why = (f"all {len(rows)} of its accepted queries belong to documents a run trained on" if rows else
+               "it has no accepted queries: generate queries from it in the Generate tab and accept some")
+        raise StudioError(f"corpus '{name}' has no queries held out of every run: {why}")
+    documents = Documents()
+    documents.add_passages(corpus_passages(db, [corpus["id"]]))
+    queries = {str(row["id"]): row["query"] for row in held}
+    qrels = {str(row["id"]): {f"p{row['passage_id']}": 1} for row in held}
+    instructions = {str(row["id"]): row["instruction"] for row in held if row["instruction"]}
+    warnings = []
+    if len(held) < len(rows):
+        warnings.append(f"{len(rows) - len(held)} accepted queries of this corpus are left out: a run trained on "
+                        "their documents")
+    if unknown:
+        warnings.append(f"run(s) {', '.join(map(str, unknown))} did not record their training examples: queries "
+                        "they trained on may be among these")
+    spec = CORPUS_PREFIX + name
+    return RetrievalDataset(name=spec, split="heldout", doc_ids=documents.ids, doc_texts=documents.texts,
+                            queries=queries, qrels=qrels, instructions=instructions, source=spec,
+                            warnings=warnings, cache_name=vectors_name(corpus) if not documents.extra else "")
+
+
+def describe_corpus_sets(db) -> list[tuple[str, str]]:
+    """(label, spec) of each corpus with queries held out of every run, for the Compare tab's list."""
+    trained, _ = trained_documents(db)
+    choices = []
+    for corpus in corpora.list_corpora(db):
+        docs = [row[0] for row in db.execute(
+            "SELECT p.doc_id FROM examples e JOIN example_passages ep ON ep.example_id = e.id"
+            " JOIN passages p ON p.id = ep.passage_id WHERE e.status = 'accepted' AND ep.corpus_id = ?",
+            [corpus["id"]]).fetchall()]
+        count = sum((corpus["id"], doc) not in trained for doc in docs)
+        if count:
+            choices.append((f"queries of corpus {corpus['name']} held out of every run ({count} queries, "
+                            f"{corpus['passages']} passages)", CORPUS_PREFIX + corpus["name"]))
+    return choices

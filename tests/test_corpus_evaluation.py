@@ -1,0 +1,175 @@
+"""Evaluation on a user's corpus: runs trained on grounded examples hold out whole documents, their
+held-out queries search the whole corpus, and `corpus:NAME` is the corpus's queries no run trained on."""
+
+import json
+
+import pytest
+
+from storage import corpora
+from storage import evaluations as evaluation_rows
+from storage import runs as run_rows
+from storage.db import open_db
+from storage.examples import insert_examples
+from studio.cli import main
+from studio.corpus.importer import add_corpus
+from studio.corpus.index import fingerprint
+from studio.errors import StudioError
+from studio.evaluation import choices, compare
+from studio.evaluation.corpus_set import corpus_dataset
+from studio.evaluation.heldout import heldout_dataset
+from studio.evaluation.runner import load_dataset
+from studio.training.data import load_examples
+from studio.training.split import split_heldout
+from tests.corpus_files import write_beir_corpus
+from tests.tiny_models import build_tiny_encoder
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
+
+
+def _document(n: int) -> str:
+    """24 words: three 8-word passages with chunk 8 and no overlap."""
+    return " ".join(f"{WORDS[(n + i) % len(WORDS)]}{n}" for i in range(24))
+
+
+@pytest.fixture
+def grounded(db_path, tmp_path):
+    """Corpus `docs` of 12 documents (3 passages each); two accepted queries for each of the first two
+    passages of every document, and four examples that come from no corpus."""
+    db = open_db(db_path)
+    add_corpus(db, write_beir_corpus(tmp_path / "corpus.jsonl", [(f"doc{n}", f"Doc {n}", _document(n))
+                                                                 for n in range(12)]),
+               name="docs", chunk=8, overlap=0)
+    corpus_id = corpora.corpus_by_name(db, "docs")["id"]
+    passages = corpora.passages_of(db, corpus_id)
+    rows, links = [], []
+    for passage in [p for p in passages if p["position"] < 2]:
+        for k in range(2):
+            rows.append({"family": "short-long", "language": "English", "instruction": "Find the passage",
+                         "query": f"query {k} about {passage['text'].split()[k]}", "positive": passage["text"],
+                         "negative": None, "status": "accepted"})
+            links.append(passage["id"])
+    for n in range(4):
+        rows.append({"family": "short-long", "language": "English", "instruction": f"Task {n}",
+                     "query": f"free query {n}", "positive": f"free positive {n}", "negative": f"free negative {n}",
+                     "status": "accepted"})
+    ids = insert_examples(db, rows).ids
+    db.conn.executemany("INSERT INTO example_passages (example_id, corpus_id, passage_id) VALUES (?, ?, ?)",
+                        [[example_id, corpus_id, passage_id] for example_id, passage_id in zip(ids, links)])
+    db.conn.commit()
+    return db, corpus_id, passages, ids
+
+
+def _run(db, split, **config) -> int:
+    return run_rows.create_run(db, None, "r", "minilm", {"heldout_ids": [e.id for e in split.heldout],
+                                                         "train_ids": [e.id for e in split.train], **config},
+                               "/nowhere", {})
+
+
+def test_grounded_examples_are_held_out_by_document(grounded):
+    db, _, _, _ = grounded
+    examples = load_examples(db)
+    assert sum(e.document is not None for e in examples) == 48
+    split = split_heldout(examples, 0.25, seed=3)
+    held_docs = {e.document for e in split.heldout if e.document}
+    train_docs = {e.document for e in split.train if e.document}
+    assert held_docs and train_docs and not held_docs & train_docs
+    assert split.by_kind["documents"] == (3, 12)
+    assert "held out 1 of 4 tasks and 3 of 12 documents" in split.describe()
+    assert "every passage of their corpus" in split.describe()
+    # by task, every grounded example shares one task (its instruction), so no document is held out whole
+    by_task = split_heldout(examples, 0.25, seed=3, group_by="task")
+    assert "documents" not in by_task.by_kind
+
+
+def test_a_runs_heldout_queries_search_every_passage_of_their_corpus(grounded):
+    db, corpus_id, passages, _ = grounded
+    split = split_heldout(load_examples(db), 0.25, seed=3)
+    run_id = _run(db, split)
+    dataset = heldout_dataset(db, run_id)
+    passage_ids = {f"p{p['id']}" for p in passages}
+    assert passage_ids <= set(dataset.doc_ids)
+    assert len(dataset.doc_ids) == len(passages) + 8   # + the free examples' positives and negatives
+    by_id = {p["id"]: p["text"] for p in passages}
+    for example in split.heldout:
+        relevant = dataset.qrels[str(example.id)]
+        doc_id = next(iter(relevant))
+        if example.document:
+            assert by_id[int(doc_id[1:])] == example.positive
+        else:
+            assert doc_id.startswith("d")
+    # during training, a seeded sample of other passages stands in for the corpus
+    sample = heldout_dataset(db, run_id, corpus_passages_sample=5)
+    grounded_positives = {next(iter(sample.qrels[str(e.id)])) for e in split.heldout if e.document}
+    sampled = {d for d in sample.doc_ids if d.startswith("p")}
+    assert grounded_positives <= sampled and len(sampled) == len(grounded_positives) + 5
+    assert heldout_dataset(db, run_id, corpus_passages_sample=5).doc_ids == sample.doc_ids
+
+
+def test_a_corpus_set_of_passages_only_shares_the_corpus_vectors_name(grounded):
+    db, corpus_id, passages, ids = grounded
+    grounded_only = [e for e in load_examples(db) if e.document]
+    split = split_heldout(grounded_only, 0.25, seed=5)
+    run_id = _run(db, split)
+    dataset = heldout_dataset(db, run_id)
+    corpus = corpora.corpus_by_name(db, "docs")
+    assert dataset.doc_ids == [f"p{p['id']}" for p in passages]
+    assert dataset.fingerprint == fingerprint(corpus)
+    assert heldout_dataset(db, run_id, corpus_passages_sample=5).fingerprint != fingerprint(corpus)
+
+
+def test_the_corpus_set_holds_only_queries_whose_document_no_run_trained_on(grounded):
+    db, corpus_id, passages, ids = grounded
+    everything = corpus_dataset(db, "docs")
+    assert len(everything.queries) == 48 and len(everything.doc_ids) == len(passages)
+    assert not everything.warnings
+    split = split_heldout(load_examples(db), 0.25, seed=3)
+    _run(db, split)
+    dataset = corpus_dataset(db, "docs")
+    trained_docs = {e.document for e in split.train if e.document}
+    doc_of = {p["id"]: f"{corpus_id}:{p['doc_id']}" for p in passages}
+    assert len(dataset.queries) == 12                       # 3 held-out documents × 2 passages × 2 queries
+    for query_id, relevant in dataset.qrels.items():
+        assert doc_of[int(next(iter(relevant))[1:])] not in trained_docs
+    assert dataset.instructions[next(iter(dataset.queries))] == "Find the passage"
+    assert "36 accepted queries" in dataset.warnings[0]
+    assert load_dataset(db, "corpus:docs").queries == dataset.queries
+
+
+def test_the_corpus_set_says_why_it_is_empty_and_warns_of_runs_that_kept_no_training_ids(grounded):
+    db, _, _, _ = grounded
+    run_rows.create_run(db, None, "old", "minilm", {"heldout_ids": []}, "/nowhere", {})
+    assert "did not record their training examples" in corpus_dataset(db, "docs").warnings[-1]
+    examples = load_examples(db)
+    run_rows.create_run(db, None, "all", "minilm", {"heldout_ids": [], "train_ids": [e.id for e in examples]},
+                        "/nowhere", {})
+    with pytest.raises(StudioError, match="belong to documents a run trained on"):
+        corpus_dataset(db, "docs")
+    with pytest.raises(StudioError, match="no corpus named 'nope'"):
+        corpus_dataset(db, "nope")
+
+
+def test_compare_lists_the_corpus_set_and_names_a_grounded_runs_heldout_set(grounded):
+    db, _, _, _ = grounded
+    split = split_heldout(load_examples(db), 0.25, seed=3)
+    run_id = _run(db, split)
+    listed = dict((value, label) for label, value in choices.dataset_choices(db))
+    assert "corpus:docs" in listed and "(12 queries, 36 passages)" in listed["corpus:docs"]
+    assert listed[f"heldout:run-{run_id}"].startswith("held-out queries of corpus docs · run")
+
+
+def test_eval_on_a_corpus_from_the_command_line_and_the_compare_cache(grounded, db_path, tmp_path, capsys):
+    db, _, _, _ = grounded
+    model = build_tiny_encoder(tmp_path / "tiny")
+    assert main(["eval", "--model", str(model), "--corpus", "docs", "--json", "--db", str(db_path)]) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert 0 <= result["ndcg_at_10"] <= 1
+    stored = evaluation_rows.evaluations_of(open_db(db_path), str(model), "corpus:docs", "heldout")
+    assert len(stored) == 1 and stored[0]["details"]["n_queries"] == 48
+    settings = compare.side_settings(compare.SideRequest(str(model)), "corpus:docs", "test")
+    assert compare.find_evaluation(db, settings, load_dataset(db, "corpus:docs")) is not None
+    # a run trained on some documents since: the query set changed, so the stored figures no longer stand
+    _run(db, split_heldout(load_examples(db), 0.25, seed=3))
+    assert compare.find_evaluation(db, settings, load_dataset(db, "corpus:docs")) is None
+    assert main(["eval", "--model", str(model), "--corpus", "nope", "--db", str(db_path)]) != 0
+    assert "no corpus named 'nope'" in capsys.readouterr().err
