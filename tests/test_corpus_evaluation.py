@@ -173,3 +173,24 @@ def test_eval_on_a_corpus_from_the_command_line_and_the_compare_cache(grounded, 
     assert compare.find_evaluation(db, settings, load_dataset(db, "corpus:docs")) is None
     assert main(["eval", "--model", str(model), "--corpus", "nope", "--db", str(db_path)]) != 0
     assert "no corpus named 'nope'" in capsys.readouterr().err
+
+
+def test_a_run_on_grounded_examples_scores_a_sample_while_training_and_the_whole_corpus_at_the_end(
+        grounded, db_path, tmp_path):
+    from studio.training.config import TrainConfig
+    from studio.training.trainer import train
+
+    db, _, passages, _ = grounded
+    base = build_tiny_encoder(tmp_path / "base")
+    summary = train(TrainConfig(base_model=str(base), out_dir=str(tmp_path / "run"), batch_size=8, max_steps=2,
+                                seed=3, heldout_share=0.25, heldout_passages=4), db_path)
+    config = json.loads(db.execute("SELECT config FROM runs WHERE id = ?", [summary["run_id"]]).fetchone()[0])
+    assert "of 12 documents" in config["split"]
+    held = [e for e in load_examples(db) if e.id in set(config["heldout_ids"]) and e.document]
+    assert len(held) == 12
+    stored = evaluation_rows.list_evaluations(db, run_id=summary["run_id"])
+    assert stored and all(row["details"]["n_docs"] >= len(passages) for row in stored)
+    assert all(row["details"]["n_queries"] == len(config["heldout_ids"]) for row in stored)
+    # while training, the held-out queries searched their positives, 4 other passages and the free texts
+    sample = heldout_dataset(db, summary["run_id"], corpus_passages_sample=4)
+    assert len([d for d in sample.doc_ids if d.startswith("p")]) == len({e.positive for e in held}) + 4
