@@ -54,10 +54,10 @@ class TrainConfig:
     heldout_share: float = setting(0.1, label="Held-out share",
                                    help="share of the tasks (and of the documents of corpus-grounded examples) kept "
                                         "out of training to evaluate the run")
-    heldout_passages: int = setting(1000, label="Corpus passages scored during training",
-                                    help="held-out queries grounded in a corpus are scored during training among "
-                                         "their positives and this many other passages of it (seeded); 0: the whole "
-                                         "corpus. The run's final evaluation always searches the whole corpus")
+    heldout_passages: int = setting(1000, label="Corpus passages while training",
+                                    help="corpus-grounded held-out queries are scored during training among their "
+                                         "positives and this many other passages (seeded); 0: all. The final "
+                                         "evaluation searches the whole corpus")
     eval_every: int | None = setting(None, label="Evaluate every (steps)",
                                      help="held-out nDCG@10 at step 0 and every N steps; empty: every ~10% of the "
                                           "steps when there are held-out examples; 0: never")

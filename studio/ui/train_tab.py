@@ -232,8 +232,8 @@ def _control(name: str, **overrides):
 FIELDS = {item.name: item for item in fields(TrainConfig)}
 ROWS = [["batch_size", "mini_batch", "temperature", "lr"],
         ["max_steps", "warmup_steps", "weight_decay", "max_length"],
-        ["eval_every", "heldout_passages", "keep", "seed"],
-        ["checkpoint_every", "name", "out_dir"]]
+        ["eval_every", "keep", "seed", "checkpoint_every"],
+        ["name", "out_dir"]]
 
 
 def build(ctx) -> dict:
@@ -267,9 +267,10 @@ def build(ctx) -> dict:
                     for name in row:
                         controls[name] = _control(name)
             with gr.Accordion("More settings", open=False):
-                with gr.Row():
-                    for name in FIELDS:
-                        if name not in controls:
+                rest = [name for name in FIELDS if name not in controls]
+                for start in range(0, len(rest), 4):  # four to a row, as above, so no control is squeezed
+                    with gr.Row():
+                        for name in rest[start:start + 4]:
                             controls[name] = _control(name)
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
