@@ -19,8 +19,9 @@ from studio.evaluation import choices, compare, side_by_side
 
 HELP = (
     "**How it works.** Pick **model A** (the reference, e.g. the base `minilm`) and **model B** (e.g. a "
-    "finished training run), then a **dataset**: a run's held-out examples, the path of a BEIR folder on "
-    "the server (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`), or a zip of one uploaded here. "
+    "finished training run), then a **dataset**: a run's held-out examples, your corpus's queries that no "
+    "run trained on, the path of a BEIR folder on the server (`corpus.jsonl`, `queries.jsonl`, "
+    "`qrels/<split>.tsv`), or a zip of one uploaded here. "
     "**Compare** evaluates both in the background (document embeddings are cached, so a second look is "
     "quick) and shows their metrics, the queries where B wins or loses most, and both top-10 lists for "
     "any query. Deltas are B − A. Each model's queries get the instruction it ships with (its saved query "
@@ -289,7 +290,8 @@ def build(ctx) -> None:
             "B", "Model B (challenger)", "Usually a finished training run", first.models, first.model_b)
     with gr.Row():
         dataset = gr.Dropdown(first.datasets, value=first.dataset, label="Dataset", allow_custom_value=True, scale=3,
-                              info="A run's held-out set, or type the path of a BEIR folder on the server",
+                              info="A run's held-out set, a corpus's held-out queries (corpus:NAME), or type "
+                                   "the path of a BEIR folder on the server",
                               elem_id="compare-dataset")
         split = gr.Textbox("test", label="Split", scale=1, info="qrels/<split>.tsv of a BEIR folder")
         upload = gr.File(label="…or upload a BEIR zip", file_types=[".zip"], type="filepath", scale=2, height=120)

@@ -268,9 +268,9 @@ def build(ctx) -> dict:
                         controls[name] = _control(name)
             with gr.Accordion("More settings", open=False):
                 rest = [name for name in FIELDS if name not in controls]
-                for start in range(0, len(rest), 4):  # four to a row, as above, so no control is squeezed
+                for first in range(0, len(rest), 4):  # four to a row, as above, so no control is squeezed
                     with gr.Row():
-                        for name in rest[start:start + 4]:
+                        for name in rest[first:first + 4]:
                             controls[name] = _control(name)
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
