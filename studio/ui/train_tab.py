@@ -184,8 +184,8 @@ def data_preview(db_path, families, languages, heldout_share, seed=42):
     return line, gr.update(placeholder=instruction or "(no instruction)")
 
 
-NO_HELDOUT = ("⚠ **Nothing will be held out**: whole tasks are held out, and {tasks} task(s) with this share "
-              "give none. The run will train on everything, its progress cannot be scored during training, "
+NO_HELDOUT = ("⚠ **Nothing will be held out**: whole tasks (and whole documents, for examples grounded in a "
+              "corpus) are held out, and {tasks} of them with this share give none. The run will train on everything, its progress cannot be scored during training, "
               "and Compare will have no held-out set for it. Raise the held-out share, add examples of more "
               "tasks, or evaluate it afterwards in Compare on a BEIR folder.")
 
