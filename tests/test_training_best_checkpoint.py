@@ -103,8 +103,37 @@ def test_a_run_that_only_beats_the_instructed_base_is_no_better_than_the_base_us
     outcome = board.outcome("best", 2)
     assert not outcome["better_than_base"] and outcome["verdict"] == NO_BETTER
     assert outcome["base_ndcg_at_10"] == 0.7 and outcome["base_without_instructions_ndcg_at_10"] == 0.7
+    # the base used bare beat every step, so it is what ships: step 0's weights, no query prompt
+    assert outcome["bare_queries"] and outcome["kept_step"] == 0 and outcome["kept_ndcg_at_10"] == 0.7
+    assert board.kept_weights(outcome) is board.base_weights is not board.best_weights
+    assert not board.outcome("last", 2)["bare_queries"] and board.outcome("last", 2)["kept_step"] == 2
     board.base_without_instructions = 0.6
-    assert board.outcome("best", 2)["verdict"].startswith("better than the base model: held-out nDCG@10 0.6000 → 0.6500")
+    better = board.outcome("best", 2)
+    assert better["verdict"].startswith("better than the base model: held-out nDCG@10 0.6000 → 0.6500")
+    assert not better["bare_queries"] and better["kept_step"] == 2
+    # a base model that searched no better bare keeps no second copy of its weights
+    plain = Scoreboard(base_without_instructions=0.4)
+    plain.record(0, 0.5, model)
+    assert plain.base_weights is None and not plain.outcome("best", 0)["bare_queries"]
+
+
+def test_a_model_shipped_bare_saves_no_query_prompt_and_its_card_and_evaluation_say_so(tmp_path):
+    from studio.embedding import load_model
+    from studio.evaluation.runner import run_uses_instructions
+    from studio.training.export import export_model
+    from tests.tiny_models import build_tiny_encoder
+
+    model = load_model(str(build_tiny_encoder(tmp_path / "tiny")), device="cpu")
+    outcome = {"evaluated": True, "verdict": NO_BETTER, "better_than_base": False, "kept": "best", "kept_step": 0,
+               "base_ndcg_at_10": 0.7, "base_without_instructions_ndcg_at_10": 0.7, "kept_ndcg_at_10": 0.7,
+               "bare_queries": True, "curve": [[0, 0.5], [2, 0.65]]}
+    out = export_model(model, tmp_path / "out", "tiny", {"temperature": 0.02}, {}, {}, "Find the fact", outcome)
+    assert json.loads((out / "config_sentence_transformers.json").read_text())["prompts"]["query"] == ""
+    card = (out / "README.md").read_text()
+    assert "searched the held-out queries better bare (0.7000) than with their instructions (0.5000)" in card
+    assert "with no query prompt" in card and "Instruct: Find the fact" not in card
+    assert not run_uses_instructions({"use_instructions": True}, outcome)
+    assert run_uses_instructions({}, {**outcome, "bare_queries": False})
 
 
 def test_evaluation_steps_default_to_every_tenth_of_the_run_and_need_held_out_examples():

@@ -80,11 +80,16 @@ def trained_with_instructions(db, model_name: str) -> bool:
         target = str(Path(model_name).expanduser().resolve())
     except OSError:
         return False
-    for row in db.query("SELECT config, out_dir FROM runs WHERE out_dir IS NOT NULL ORDER BY id DESC"):
+    for row in db.query("SELECT config, outcome, out_dir FROM runs WHERE out_dir IS NOT NULL ORDER BY id DESC"):
         if str(Path(row["out_dir"]).expanduser().resolve()) == target:
-            config = json.loads(row["config"] or "{}")
-            return bool(config.get("use_instructions", True))
+            return run_uses_instructions(json.loads(row["config"] or "{}"), json.loads(row["outcome"] or "{}"))
     return False
+
+
+def run_uses_instructions(config: dict, outcome: dict) -> bool:
+    """Whether a run's exported model takes task instructions on its queries: it was trained with them,
+    unless it shipped the base weights bare because the base model searched better without them."""
+    return bool(config.get("use_instructions", True)) and not outcome.get("bare_queries")
 
 
 def expects_instructions(db, model_name: str) -> bool:
@@ -241,8 +246,8 @@ def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True) -> dic
     dataset = heldout_dataset(db, run_id)
     config = run["config"]
     max_length = config.get("max_length")
-    tuned = instructions.choose(run["out_dir"], dataset,
-                                trained_with_instructions=bool(config.get("use_instructions", True)))
+    tuned = instructions.choose(run["out_dir"], dataset, trained_with_instructions=run_uses_instructions(
+        config, json.loads(run.get("outcome") or "{}")))
     outcome = evaluate(run["out_dir"], dataset, instruction=tuned, max_length=max_length)
     outcome.details["role"] = "fine-tuned"
     store(db, outcome, run_id=run_id)

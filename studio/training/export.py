@@ -30,7 +30,8 @@ def export_model(model, out_dir, base_model: str, config: dict, data_counts: dic
     backbone.save_pretrained(out)
     model.tokenizer.save_pretrained(out)
     instruction = instruction or DEFAULT_INSTRUCTION
-    query_prompt = QUERY_TEMPLATE.format(instruction=instruction, query="")
+    bare = bool((outcome or {}).get("bare_queries"))  # the base weights, better with bare queries: no prompt
+    query_prompt = "" if bare else QUERY_TEMPLATE.format(instruction=instruction, query="")
     _write_json(out / "modules.json", [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -74,7 +75,9 @@ def outcome_lines(outcome: dict) -> list[str]:
     lines = [f"**This model is {outcome['verdict']}** on the run's held-out tasks.", ""]
     if not outcome["better_than_base"] and outcome["kept_step"] == 0:
         lines.append("No training step beat the base model's held-out nDCG@10 "
-                     f"({outcome['base_ndcg_at_10']:.4f}), so this folder holds the base model's weights (step 0).")
+                     f"({outcome['base_ndcg_at_10']:.4f}), so this folder holds the base model's weights (step 0)"
+                     + (", with no query prompt: it searched better with bare queries." if outcome.get("bare_queries")
+                        else "."))
     else:
         lines.append(f"Exported: step {outcome['kept_step']} ({'the best by held-out nDCG@10' if outcome['kept'] == 'best' else 'the last step, as asked'}); "
                      f"held-out nDCG@10 {outcome['kept_ndcg_at_10']:.4f}, base model {outcome['base_ndcg_at_10']:.4f}.")
@@ -85,6 +88,20 @@ def outcome_lines(outcome: dict) -> list[str]:
 def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict, instruction: str,
                outcome: dict | None = None) -> str:
     shown_config = {k: v for k, v in config.items() if k not in ("heldout_ids", "train_ids")}
+    if (outcome or {}).get("bare_queries"):
+        use = ["queries = model.encode(['how do plants make food?'])",
+               "documents = model.encode(['Photosynthesis turns light into chemical energy.'])",
+               "```",
+               "Queries and documents take no instruction: no training step beat the base model, and the base "
+               f"model searched the held-out queries better bare ({outcome['base_without_instructions_ndcg_at_10']:.4f}) "
+               f"than with their instructions ({outcome['curve'][0][1]:.4f}), so it ships as it was, with no query "
+               "prompt."]
+    else:
+        use = [f"queries = model.encode(['how do plants make food?'], prompt='Instruct: {instruction}\\nQuery: ')",
+               "documents = model.encode(['Photosynthesis turns light into chemical energy.'])",
+               "```",
+               "Queries take the instruction format `Instruct: {task description}\\nQuery: {query}`; the saved "
+               f"prompt `query` uses \"{instruction}\". Documents take no instruction."]
     lines = [
         "---",
         "library_name: sentence-transformers",
@@ -101,11 +118,7 @@ def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, m
         "```python",
         "from sentence_transformers import SentenceTransformer",
         "model = SentenceTransformer('PATH_TO_THIS_FOLDER')",
-        f"queries = model.encode(['how do plants make food?'], prompt='Instruct: {instruction}\\nQuery: ')",
-        "documents = model.encode(['Photosynthesis turns light into chemical energy.'])",
-        "```",
-        "Queries take the instruction format `Instruct: {task description}\\nQuery: {query}`; the saved "
-        f"prompt `query` uses \"{instruction}\". Documents take no instruction.",
+        *use,
         "",
         "## Held-out result",
         *outcome_lines(outcome or {}),

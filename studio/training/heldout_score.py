@@ -45,15 +45,20 @@ class Scoreboard:
 
     `base_without_instructions` is the base model scored as people use an untuned model, with bare
     queries. The verdict compares against the better of the two ways of using the base model, so a
-    run is never called better only because instructions hurt the base model it started from."""
+    run is never called better only because instructions hurt the base model it started from; and
+    when the base used bare beats every step, it is what ships (`bare_queries`: base weights, no
+    query prompt), so the model a person takes away is never worse than the one they started from."""
     curve: dict[int, float] = field(default_factory=dict)
     base_without_instructions: float | None = None
     best_step: int | None = None
     best_weights: dict | None = None
+    base_weights: dict | None = None   # step 0's, kept when the base model searched better with bare queries
 
     def record(self, step: int, ndcg: float, model) -> bool:
         """Note the score after `step` steps; keep the weights when strictly better. True if kept."""
         self.curve[step] = ndcg
+        if step == 0 and self.base_without_instructions is not None and self.base_without_instructions > ndcg:
+            self.base_weights = trainable_state(model)
         if self.best_step is None or ndcg > self.curve[self.best_step]:
             self.best_step, self.best_weights = step, trainable_state(model)
             return True
@@ -67,15 +72,24 @@ class Scoreboard:
         if base is not None and self.base_without_instructions is not None:
             base = max(base, self.base_without_instructions)
         better = base is not None and any(score > base for step, score in self.curve.items() if step > 0)
-        kept_step = self.best_step if keep == "best" else final_step
+        # The base model used bare beat every step: it ships as it was, base weights and no query prompt.
+        bare = (keep == "best" and self.base_weights is not None
+                and self.base_without_instructions > self.curve[self.best_step])
+        kept_step = 0 if bare else self.best_step if keep == "best" else final_step
         verdict = NO_BETTER if not better else (
             f"better than the base model: held-out nDCG@10 {base:.4f} → {self.curve[self.best_step]:.4f} "
             f"at step {self.best_step}")
         return {"kept": keep, "kept_step": kept_step, "evaluated": True, "better_than_base": better,
                 "verdict": verdict, "base_ndcg_at_10": base,
                 "base_without_instructions_ndcg_at_10": self.base_without_instructions, "best_step": self.best_step,
-                "best_ndcg_at_10": self.curve[self.best_step], "kept_ndcg_at_10": self.curve.get(kept_step),
+                "best_ndcg_at_10": self.curve[self.best_step], "bare_queries": bare,
+                "kept_ndcg_at_10": self.base_without_instructions if bare else self.curve.get(kept_step),
                 "curve": [[step, self.curve[step]] for step in sorted(self.curve)]}
+
+
+    def kept_weights(self, outcome: dict) -> dict | None:
+        """The trainable weights of the step `outcome` exports (None: the model's weights as they are)."""
+        return self.base_weights if outcome.get("bare_queries") else self.best_weights
 
 
 def eval_steps(eval_every: int | None, total_steps: int, has_heldout: bool) -> set[int]:

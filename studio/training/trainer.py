@@ -250,8 +250,10 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
         save(total_steps)
         outcome = scoreboard.outcome(config.keep, total_steps)
         if outcome["kept_step"] != total_steps:
-            model.load_state_dict(scoreboard.best_weights, strict=False)
-            say(f"exporting the weights of step {outcome['kept_step']}, the best by held-out nDCG@10")
+            model.load_state_dict(scoreboard.kept_weights(outcome), strict=False)
+            say(f"exporting the weights of step {outcome['kept_step']}, the best by held-out nDCG@10"
+                + (", with no query prompt (the base model searched better with bare queries)"
+                   if outcome.get("bare_queries") else ""))
         if outcome.get("verdict"):
             say(f"this run is {outcome['verdict']}")
         run_rows.set_outcome(db, run_id, outcome)
