@@ -230,7 +230,7 @@ def launch_evaluation(db_path, settings: EvalSettings) -> int:
     return launch(db_path, "eval", settings.job_argv(), args=settings.to_dict())
 
 
-def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True) -> dict:
+def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True, progress: Progress | None = None) -> dict:
     """Metrics of a finished run's model on its held-out examples, stored in evaluations.
 
     Called by the trainer at the end of each run. The base model is evaluated on the same set too
@@ -248,12 +248,18 @@ def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True) -> dic
     max_length = config.get("max_length")
     tuned = instructions.choose(run["out_dir"], dataset, trained_with_instructions=run_uses_instructions(
         config, json.loads(run.get("outcome") or "{}")))
-    outcome = evaluate(run["out_dir"], dataset, instruction=tuned, max_length=max_length)
+    def said(whose: str) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda done, total, message: progress(done, total, f"held-out evaluation of {whose}: {message}")
+
+    outcome = evaluate(run["out_dir"], dataset, instruction=tuned, max_length=max_length,
+                       progress=said("the fine-tuned model"))
     outcome.details["role"] = "fine-tuned"
     store(db, outcome, run_id=run_id)
     if include_base and run.get("base_model"):
         try:
-            base = evaluate(run["base_model"], dataset, max_length=max_length)
+            base = evaluate(run["base_model"], dataset, max_length=max_length, progress=said("the base model"))
         except (StudioError, OSError) as error:  # e.g. a hub id with no network: the run's own result stands
             outcome.details["base_error"] = str(error)
         else:

@@ -262,14 +262,15 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
         run_rows.finish_run(db, run_id, "done")
         say(f"saved the model to {config.out_dir}")
         summary["outcome"] = outcome
-        summary["heldout"] = evaluate_heldout(db_path, run_id, counts["heldout"], say)
+        summary["heldout"] = evaluate_heldout(db_path, run_id, counts["heldout"], say,
+                                              progress=job.progress if job else None)
         if summary["heldout"]:
             write_model_card(config.out_dir, config.base_model, model.pooling, run_config, counts,
                              {**final, "heldout": summary["heldout"]}, instruction, outcome)
     return summary
 
 
-def evaluate_heldout(db_path, run_id: int, heldout_count: int, say) -> dict | None:
+def evaluate_heldout(db_path, run_id: int, heldout_count: int, say, progress=None) -> dict | None:
     """Score the run on its held-out examples, when the evaluation area is present."""
     if not heldout_count:
         return None
@@ -279,7 +280,7 @@ def evaluate_heldout(db_path, run_id: int, heldout_count: int, say) -> dict | No
         say("held-out evaluation is not available in this build; skipped")
         return None
     try:
-        metrics = evaluate_run_heldout(db_path, run_id)
+        metrics = evaluate_run_heldout(db_path, run_id, progress=progress)
     except Exception as error:  # the model is trained and saved: a failed evaluation must not undo that
         say(f"held-out evaluation failed ({error.__class__.__name__}: {error}); evaluate the run from the Compare tab")
         return None
