@@ -137,10 +137,10 @@ def test_refusals_are_one_sentence(weak_db, tmp_path):
         with pytest.raises(StudioError, match=reason):
             weak_spots.find(db, *args)
     assert weak_spots.offer(db, *beir).available is False
-    assert "needs a corpus's held-out queries" in weak_spots.offer(db, *beir).note
+    assert "Offered on a corpus's held-out queries only" in weak_spots.offer(db, *beir).note
     assert not weak_spots.offer(db, a, even).available
     offered = weak_spots.offer(db, a, b)
-    assert offered.available and "B loses to A on **3** of 4 queries of corpus 'topics'" in offered.note
+    assert offered.available and "B loses to A on 3 of 4 queries of corpus 'topics'" in offered.note
     with pytest.raises(StudioError, match="two evaluation ids as A:B"):
         weak_spots.parse_pair("3-4")
 
@@ -157,7 +157,8 @@ def test_a_plan_for_given_passages_writes_queries_for_exactly_those(weak_db, db_
     linked = db.execute("SELECT passage_id, COUNT(*) FROM example_passages e JOIN examples x ON x.id = e.example_id"
                         " WHERE x.job_id = ? GROUP BY passage_id", [job.job_id]).fetchall()
     assert dict(linked) == {passages[5]["id"]: 2, passages[2]["id"]: 2}
-    for bad, reason in (([], "at least one passage id"), ([passages[0]["id"], 99999], "passage 99999 is not in corpus")):
+    for bad, reason in (([], "at least one passage id"),
+                        ([passages[0]["id"], 99999], "passage 99999 is not in corpus")):
         with pytest.raises(StudioError, match=reason):
             create_plan(db, job.job_id + 1, "topics", None, 2, settings, instruction="x", passage_ids=bad)
     with pytest.raises(StudioError, match="not both"):
@@ -201,7 +202,8 @@ def test_cli_like_weak_starts_grounded_generation_for_the_neighbours(weak_db, db
     assert list(plan.passage_ids) == expected.passage_ids and plan.instruction == INSTRUCTION
     for args, reason in ((["--like-weak", "1-2"], "two evaluation ids as A:B"),
                          (["--like-weak", pair], "needs --per-passage K"),
-                         (["--like-weak", pair, "--per-passage", "1", "--passages", "2"], "chooses the passages itself"),
+                         (["--like-weak", pair, "--per-passage", "1", "--passages", "2"],
+                          "chooses the passages itself"),
                          (["--like-weak", f"{evaluations['A']}:77", "--per-passage", "1"], "no evaluation 77")):
         bad = _cli(db_path, fake, *args)
         assert bad.returncode == 2 and reason in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

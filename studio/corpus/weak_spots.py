@@ -38,8 +38,11 @@ CORPUS_PREFIX = "corpus:"
 HELDOUT_PREFIX = "heldout:"
 DEFAULT_QUERIES = 10
 DEFAULT_NEIGHBOURS = 5
-NOT_A_CORPUS = ("needs a corpus's held-out queries: compare on `corpus:NAME`, or on the held-out set of a run "
-                "trained on queries generated from a corpus")
+NOT_A_CORPUS = ("needs a corpus's held-out queries: evaluate both models on `corpus:NAME`, or on the held-out set "
+                "(`heldout:run-N`) of a run trained on queries generated from a corpus")
+NOT_OFFERED = ("Offered on a corpus's held-out queries only: compare on `corpus:NAME`, or on the held-out set of a run "
+               "trained on queries generated from a corpus. The queries of this dataset were not written from a "
+               "corpus's passages.")
 
 
 @dataclass(frozen=True)
@@ -277,15 +280,12 @@ def offer(db, a_id: int, b_id: int) -> Offer:
         a, b = pair(db, a_id, b_id)
         corpus, _ = corpus_of(db, a)
     except StudioError:
-        return Offer(False, "*Generate more like these* " + NOT_A_CORPUS + ".")
+        return Offer(False, NOT_OFFERED)
     losing = len(losses(a, b))
     if not losing:
-        return Offer(False, f"B scores at least as well as A on every query of this set: there is no weak spot to "
-                            f"generate more like.")
-    return Offer(True, f"B loses to A on **{losing}** of {len(a['per_query'])} queries of corpus "
-                       f"'{corpus['name']}'. This takes the ones it loses most, finds the passages nearest to "
-                       "theirs (never from a held-out document) and starts a job that writes queries for them, so "
-                       "the next run trains where this one was weak.")
+        return Offer(False, "B scores at least as well as A on every query of this set: there is no weak spot to "
+                            "generate more like.")
+    return Offer(True, f"B loses to A on {losing} of {len(a['per_query'])} queries of corpus '{corpus['name']}'.")
 
 
 __all__ = ["DEFAULT_NEIGHBOURS", "DEFAULT_QUERIES", "Offer", "WeakQuery", "WeakSpots", "corpus_of", "find", "links",

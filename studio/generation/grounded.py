@@ -105,7 +105,8 @@ def parse_passage_ids(text: str) -> list[int]:
     try:
         ids = [int(part) for part in (text or "").replace(" ", "").split(",") if part]
     except ValueError:
-        raise StudioError(f"--passage-ids takes passage ids separated by commas, e.g. 12,40,41 (not '{text}')") from None
+        raise StudioError(f"--passage-ids takes passage ids separated by commas, e.g. 12,40,41 (not '{text}')"
+                          ) from None
     if not ids:
         raise StudioError("--passage-ids needs at least one passage id, e.g. 12,40,41")
     return ids
@@ -151,6 +152,11 @@ def _count(db, corpus_id: int) -> int:
     return db.execute("SELECT COUNT(*) FROM passages WHERE corpus_id = ?", [corpus_id]).fetchone()[0]
 
 
+def check_per_passage(per_passage: int) -> None:
+    if not 1 <= per_passage <= MAX_PER_PASSAGE:
+        raise StudioError(f"queries per passage (--per-passage) must be between 1 and {MAX_PER_PASSAGE}")
+
+
 def create_plan(db, job_id: int, corpus_name: str, passages: int | None, per_passage: int, settings: LLMSettings,
                 instruction: str | None = None, task_id: int | None = None,
                 query_types: str = DEFAULT_QUERY_TYPES, language: str = "English", seed: int | None = None,
@@ -162,8 +168,7 @@ def create_plan(db, job_id: int, corpus_name: str, passages: int | None, per_pas
         raise StudioError("give either a number of passages (--passages N) or the passages (--passage-ids), not both")
     if passages is not None and passages < 1:
         raise StudioError("--passages must be at least 1")
-    if not 1 <= per_passage <= MAX_PER_PASSAGE:
-        raise StudioError(f"--per-passage must be between 1 and {MAX_PER_PASSAGE}")
+    check_per_passage(per_passage)
     if instruction and task_id:
         raise StudioError("give --instruction or --task-id, not both")
     corpus = corpus_named(db, corpus_name)
