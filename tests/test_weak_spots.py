@@ -200,7 +200,11 @@ def test_cli_like_weak_starts_grounded_generation_for_the_neighbours(weak_db, db
     assert json.loads(job[1])["like_weak"] == pair
     plan = load_plan(db, job[0])
     assert list(plan.passage_ids) == expected.passage_ids and plan.instruction == INSTRUCTION
-    for args, reason in ((["--like-weak", "1-2"], "two evaluation ids as A:B"),
+    # A job stopped while it was still choosing its passages has no plan to resume: it says so.
+    stopped = JobContext.create(db_path, "generate", {"corpus": "topics", "like_weak": pair})
+    db.execute("UPDATE jobs SET state = 'interrupted' WHERE id = ?", [stopped.job_id])
+    for args, reason in ((["--resume", str(stopped.job_id)], "stopped before it had chosen its passages"),
+                         (["--like-weak", "1-2"], "two evaluation ids as A:B"),
                          (["--like-weak", pair], "needs --per-passage K"),
                          (["--like-weak", pair, "--per-passage", "1", "--passages", "2"],
                           "chooses the passages itself"),

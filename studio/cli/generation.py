@@ -113,7 +113,9 @@ def run_generate(args) -> int:
 
     path = _db_path(args)
     db = open_db(path)
-    if args.corpus or args.like_weak or (args.resume is not None and grounded_plan_of(db, args.resume)):
+    resumes_grounded = args.resume is not None and (
+        grounded_plan_of(db, args.resume) or (job_rows.get_job(db, args.resume) or {}).get("args", {}).get("corpus"))
+    if args.corpus or args.like_weak or resumes_grounded:
         return run_generate_grounded(args, path, db)
     if args.resume is not None:
         old = generation_jobs.resumable_job(db, args.resume, exclude=args.job_id)
@@ -187,6 +189,11 @@ def run_generate_grounded(args, path: str, db) -> int:
         job = (JobContext.attach(path, args.job_id) if args.job_id else
                JobContext.create(path, "generate", {**old_args, "resume_of": args.resume}, resumed_from=args.resume))
         plan = grounded.plan_of_job(db, job.job_id)
+        if plan is None:   # stopped while choosing its passages (a task brainstorm, or --like-weak encoding)
+            error = (f"job {args.resume} stopped before it had chosen its passages, so there is nothing to resume: "
+                     "start it again with the same command")
+            job.fail(error)
+            raise StudioError(error)
     else:
         settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
         concurrency = args.concurrency or 8
