@@ -190,6 +190,13 @@ def test_cli_passage_ids_and_its_refusals(weak_db, db_path, fake, tmp_path):
 def test_cli_like_weak_starts_grounded_generation_for_the_neighbours(weak_db, db_path, fake):
     db, _, _, evaluations = weak_db
     pair = f"{evaluations['A']}:{evaluations['B']}"
+    # Cancelled while the corpus is encoded for the first time: the job ends cancelled, nothing is generated.
+    waiting = JobContext.create(db_path, "generate", {"corpus": "topics", "like_weak": pair})
+    db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", [waiting.job_id])
+    run = _cli(db_path, fake, "--like-weak", pair, "--per-passage", "2", "--job-id", str(waiting.job_id))
+    assert run.returncode == 0 and "cancelled while encoding corpus 'topics'" in run.stdout, run.stderr
+    assert db.execute("SELECT state FROM jobs WHERE id = ?", [waiting.job_id]).fetchone()[0] == "cancelled"
+    assert not fake.chat_requests()
     run = _cli(db_path, fake, "--like-weak", pair, "--per-passage", "2", "--weak-queries", "2", "--neighbours", "2")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()

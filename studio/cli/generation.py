@@ -223,6 +223,7 @@ def run_generate_like_weak(args, path: str, db, settings, concurrency: int) -> i
     """`generate --like-weak A:B`: find the passages near B's worst queries (encoding the corpus with B's
     model the first time, as the job's progress), then write queries for them like `--passage-ids`."""
     from studio.corpus import weak_spots
+    from studio.evaluation.embedding_cache import EncodingCancelled
     from studio.generation import grounded
     from studio.jobs import JobContext
 
@@ -251,6 +252,10 @@ def run_generate_like_weak(args, path: str, db, settings, concurrency: int) -> i
                                     instruction=args.instruction or found.instruction, task_id=args.task_id,
                                     query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
                                     language=args.language, seed=args.seed, passage_ids=found.passage_ids)
+    except EncodingCancelled:
+        job.cancelled()
+        print(f"cancelled while encoding corpus '{corpus['name']}' (job {job.job_id})")
+        return 0
     except BaseException as error:
         _settle(job, error)
         raise
