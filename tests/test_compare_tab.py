@@ -10,9 +10,13 @@ from storage import evaluations as evaluation_rows
 from storage import jobs as job_rows
 from storage.db import now, open_db
 from storage.examples import insert_examples
+from studio.corpus.importer import add_corpus
+from tests.corpus_files import write_beir_corpus
+from tests.fake_openai import FakeOpenAI
 from tests.outside import launch_chromium, playwright_api
 from tests.studio_server import running_studio
 from tests.tiny_models import build_tiny_encoder
+from tests.waiting import wait_for
 
 browser = playwright_api()
 expect, sync_playwright = browser.expect, browser.sync_playwright
@@ -82,6 +86,9 @@ def test_compare_shows_metrics_per_query_table_and_side_by_side_lists(studio_wit
         expect(page.get_by_text("vs A")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("1 relevant document(s) in the qrels")).to_be_visible()
         heads = page.locator("h4")
+        # These held-out examples were not written from a corpus: "more like these" says why it is not offered.
+        expect(page.locator("#compare-weak-note")).to_contain_text("Offered on a corpus's held-out queries only")
+        expect(page.get_by_role("button", name="Generate more like these")).to_be_hidden()
         expect(heads.filter(has_text="A · minilm")).to_be_visible()
         expect(heads.filter(has_text="B · tiny-run")).to_be_visible()
         shot(page, "compare-results.png")
@@ -165,3 +172,61 @@ def test_compare_explains_what_is_missing_instead_of_failing(isolated_data_dir):
         page.get_by_role("button", name="Compare", exact=True).click()
         expect(page.get_by_text("choose both model A and model B")).to_be_visible(timeout=30_000)
         page.context.browser.close()
+
+
+SEA = {"tides": "the moon pulls the oceans and makes two high tides every day on most coasts",
+       "waves": "wind blowing over open water builds waves that travel far across the ocean",
+       "reefs": "corals build reefs in warm and shallow tropical seas full of fish",
+       "whales": "humpback whales sing long songs and migrate thousands of miles each year",
+       "salt": "rivers carry dissolved minerals that build up and make the sea salty",
+       "ice": "sea ice forms when polar ocean water freezes in the long dark winter",
+       "kelp": "kelp forests grow tall in cold coastal water and shelter otters and fish",
+       "storms": "hurricanes draw their energy from warm ocean water near the tropics"}
+
+
+def test_generate_more_like_the_queries_b_loses_starts_a_grounded_job(isolated_data_dir, tmp_path):
+    """A run trained on a corpus's queries: on its held-out set the control appears beside the per-query
+    table, finds the neighbours of B's worst queries and starts a grounded generation job for them."""
+    db = open_db(isolated_data_dir / "studio.db")
+    add_corpus(db, write_beir_corpus(tmp_path / "sea.jsonl", [(d, d, text) for d, text in SEA.items()]), name="sea",
+               chunk=8, overlap=1)
+    passages = [p for p in db.query("SELECT id, doc_id, text FROM passages WHERE position = 0 ORDER BY id")]
+    ids = insert_examples(db, [{"family": "short-long", "language": "English", "instruction": "Find the sea passage",
+                                "query": f"what about {p['doc_id']}", "positive": p["text"], "negative": None,
+                                "status": "accepted", "source": "grounded"} for p in passages]).ids
+    db.conn.executemany("INSERT INTO example_passages (example_id, corpus_id, passage_id) VALUES (?, 1, ?)",
+                        [[i, p["id"]] for i, p in zip(ids, passages)])
+    model = build_tiny_encoder(isolated_data_dir / "runs" / "sea-run")
+    db.execute("INSERT INTO runs (name, base_model, config, out_dir, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+               ["sea-run", "minilm", json.dumps({"heldout_ids": ids[:4], "train_ids": ids[4:]}), str(model), "done",
+                now()])
+    with FakeOpenAI() as fake:
+        env = {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-compare-like", "STUDIO_LLM_MODEL": "fake-model"}
+        with running_studio(isolated_data_dir, env=env) as studio, sync_playwright() as playwright:
+            page = open_compare(playwright, studio)
+            page.get_by_role("button", name="Compare", exact=True).click()
+            expect(page.get_by_text("nDCG@10: A")).to_be_visible(timeout=180_000)
+            expect(page.locator("#compare-weak-note")).to_contain_text("of 4 queries of corpus 'sea'")
+            page.get_by_label("Weak queries").fill("2")
+            page.get_by_label("Neighbours each").fill("2")
+            page.get_by_label("Queries per passage").fill("1")
+            page.get_by_role("button", name="Generate more like these").click()
+            result = page.locator("#compare-weak-result")
+            expect(result).to_contain_text("Started job", timeout=120_000)
+            expect(result).to_contain_text("Watch it in the Corpus tab")
+            shot(page, "compare-more-like.png")
+            job = open_db(studio.db_path).execute(
+                "SELECT id, args FROM jobs WHERE kind = 'generate' ORDER BY id DESC LIMIT 1").fetchone()
+            passages_asked = json.loads(job[1])["passages"]
+            expect(result).to_contain_text(f"Started job {job[0]}: 1 query for each of {passages_asked} passages")
+            held = {p["doc_id"] for p in passages[:4]}
+
+            def written():
+                rows = open_db(studio.db_path).execute(
+                    "SELECT p.doc_id FROM examples e JOIN example_passages l ON l.example_id = e.id"
+                    " JOIN passages p ON p.id = l.passage_id WHERE e.job_id = ?", [job[0]]).fetchall()
+                return rows if len(rows) == passages_asked else None
+
+            rows = wait_for(written, timeout=60, what="the job's examples")
+            assert 1 <= passages_asked <= 4 and not {doc for (doc,) in rows} & held
+            page.context.browser.close()

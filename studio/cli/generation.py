@@ -34,12 +34,22 @@ def register(commands, parent) -> None:
     grounded = p.add_argument_group("from a corpus (queries written from its passages; the passage is the positive)")
     grounded.add_argument("--corpus", metavar="NAME", help="write queries from this corpus's passages")
     grounded.add_argument("--passages", type=int, help="passages to sample across documents (N)")
+    grounded.add_argument("--passage-ids", metavar="ID,ID,...",
+                          help="exactly these passages of the corpus instead of sampling --passages")
     grounded.add_argument("--per-passage", type=int, help="queries per passage (K)")
     grounded.add_argument("--instruction", help="the retrieval task (default: brainstormed from 5 sampled passages)")
     grounded.add_argument("--task-id", type=int, help="use a task of the Tasks tab as the instruction")
     grounded.add_argument("--query-types", default=None, metavar="LIST",
                           help="weighted query types, e.g. 'a question:3, a keyword search:2, a claim to check:1'")
     grounded.add_argument("--language", default="English", help="language of the queries (default English)")
+    weak = p.add_argument_group("more like the queries a model lost (the passages near theirs, from their corpus)")
+    weak.add_argument("--like-weak", metavar="A_EVAL:B_EVAL",
+                      help="two stored evaluations on a corpus's held-out queries: write queries for the passages "
+                           "near those of the queries where B loses most to A")
+    weak.add_argument("--weak-queries", type=int, default=None, metavar="N",
+                      help="how many of B's worst queries (default 10)")
+    weak.add_argument("--neighbours", type=int, default=None, metavar="K",
+                      help="nearest passages per weak query (default 5)")
     p.set_defaults(func=run_generate)
 
 
@@ -103,7 +113,9 @@ def run_generate(args) -> int:
 
     path = _db_path(args)
     db = open_db(path)
-    if args.corpus or (args.resume is not None and grounded_plan_of(db, args.resume)):
+    resumes_grounded = args.resume is not None and (
+        grounded_plan_of(db, args.resume) or (job_rows.get_job(db, args.resume) or {}).get("args", {}).get("corpus"))
+    if args.corpus or args.like_weak or resumes_grounded:
         return run_generate_grounded(args, path, db)
     if args.resume is not None:
         old = generation_jobs.resumable_job(db, args.resume, exclude=args.job_id)
@@ -177,20 +189,75 @@ def run_generate_grounded(args, path: str, db) -> int:
         job = (JobContext.attach(path, args.job_id) if args.job_id else
                JobContext.create(path, "generate", {**old_args, "resume_of": args.resume}, resumed_from=args.resume))
         plan = grounded.plan_of_job(db, job.job_id)
+        if plan is None:   # stopped while choosing its passages (a task brainstorm, or --like-weak encoding)
+            error = (f"job {args.resume} stopped before it had chosen its passages, so there is nothing to resume: "
+                     "start it again with the same command")
+            job.fail(error)
+            raise StudioError(error)
     else:
-        if args.passages is None or args.per_passage is None:
-            raise StudioError("generate --corpus needs --passages N and --per-passage K")
         settings = LLMSettings.resolve(base_url=args.base_url, model=args.model)
         concurrency = args.concurrency or 8
+        if args.like_weak:
+            return run_generate_like_weak(args, path, db, settings, concurrency)
+        passage_ids = grounded.parse_passage_ids(args.passage_ids) if args.passage_ids is not None else None
+        if (args.passages is None and passage_ids is None) or args.per_passage is None:
+            raise StudioError("generate --corpus needs --passages N and --per-passage K (or --passage-ids ID,... "
+                              "instead of --passages)")
+        if args.passages is not None and passage_ids is not None:
+            raise StudioError("give --passages N or --passage-ids, not both")
         job = JobContext.for_command(path, args.job_id, "generate", grounded.job_args(
-            args.corpus, args.passages, args.per_passage, concurrency, settings))
+            args.corpus, args.passages or len(passage_ids), args.per_passage, concurrency, settings))
         try:
             plan = grounded.create_plan(db, job.job_id, args.corpus, args.passages, args.per_passage, settings,
                                         instruction=args.instruction, task_id=args.task_id,
                                         query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
-                                        language=args.language, seed=args.seed)
+                                        language=args.language, seed=args.seed, passage_ids=passage_ids)
         except StudioError as error:
             job.fail(str(error))
             raise
+    return _run_and_report(db, job, lambda: grounded.run_grounded(path, job, plan, settings, concurrency=concurrency),
+                           lambda stats: grounded.summary_line(plan, stats))
+
+
+def run_generate_like_weak(args, path: str, db, settings, concurrency: int) -> int:
+    """`generate --like-weak A:B`: find the passages near B's worst queries (encoding the corpus with B's
+    model the first time, as the job's progress), then write queries for them like `--passage-ids`."""
+    from studio.corpus import weak_spots
+    from studio.evaluation.embedding_cache import EncodingCancelled
+    from studio.generation import grounded
+    from studio.jobs import JobContext
+
+    a_id, b_id = weak_spots.parse_pair(args.like_weak)
+    if args.passages is not None or args.passage_ids is not None:
+        raise StudioError("--like-weak chooses the passages itself: leave out --passages and --passage-ids")
+    if args.per_passage is None:
+        raise StudioError("generate --like-weak needs --per-passage K")
+    n = args.weak_queries if args.weak_queries is not None else weak_spots.DEFAULT_QUERIES
+    k = args.neighbours if args.neighbours is not None else weak_spots.DEFAULT_NEIGHBOURS
+    a, _ = weak_spots.pair(db, a_id, b_id)
+    corpus, _ = weak_spots.corpus_of(db, a)
+    if args.corpus and args.corpus != corpus["name"]:
+        raise StudioError(f"the queries of evaluations {a_id} and {b_id} come from corpus '{corpus['name']}', "
+                          f"not '{args.corpus}'")
+    job = JobContext.for_command(path, args.job_id, "generate", {
+        **grounded.job_args(corpus["name"], None, args.per_passage, concurrency, settings),
+        "like_weak": f"{a_id}:{b_id}", "weak_queries": n, "neighbours": k})
+    try:
+        job.progress(0, None, "finding the queries B loses most on")
+        found = weak_spots.find(db, a_id, b_id, n, k, should_stop=job.cancel_requested,
+                                progress=lambda done, total: job.progress(
+                                    0, None, f"encoding corpus '{corpus['name']}' for neighbours {done}/{total}"))
+        print(found.describe())
+        plan = grounded.create_plan(db, job.job_id, corpus["name"], None, args.per_passage, settings,
+                                    instruction=args.instruction or found.instruction, task_id=args.task_id,
+                                    query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
+                                    language=args.language, seed=args.seed, passage_ids=found.passage_ids)
+    except EncodingCancelled:
+        job.cancelled()
+        print(f"cancelled while encoding corpus '{corpus['name']}' (job {job.job_id})")
+        return 0
+    except BaseException as error:
+        _settle(job, error)
+        raise
     return _run_and_report(db, job, lambda: grounded.run_grounded(path, job, plan, settings, concurrency=concurrency),
                            lambda stats: grounded.summary_line(plan, stats))

@@ -49,15 +49,28 @@ def fingerprint(corpus: dict) -> str:
     return vectors_name(corpus)
 
 
+def _cache_key(model, model_name: str) -> str:
+    from studio.evaluation.embedding_cache import model_key
+
+    return model_key(model_name, model.pooling, model.max_length)
+
+
+def is_cached(corpus: dict, model, model_name: str) -> bool:
+    """Whether the corpus's vectors under this model are on disk already (loading them is then quick)."""
+    from studio.evaluation.embedding_cache import cache_path
+
+    return cache_path(_cache_key(model, model_name), fingerprint(corpus)).exists()
+
+
 def load_index(db, corpus: dict, model, model_name: str, progress: Callable[[int, int], None] | None = None,
                should_stop: Callable[[], bool] | None = None, batch_size: int = 64) -> CorpusIndex:
-    from studio.evaluation.embedding_cache import document_embeddings, model_key
+    from studio.evaluation.embedding_cache import document_embeddings
 
     rows = corpora.passages_of(db, corpus["id"], columns="id, doc_id, text")
     if not rows:
         raise StudioError(f"corpus '{corpus['name']}' has no passages")
     texts = [row["text"] for row in rows]
-    vectors = document_embeddings(model, model_key(model_name, model.pooling, model.max_length), fingerprint(corpus),
+    vectors = document_embeddings(model, _cache_key(model, model_name), fingerprint(corpus),
                                   texts, progress=progress, should_stop=should_stop, batch_size=batch_size)
     ids = [row["id"] for row in rows]
     return CorpusIndex(corpus, ids, [row["doc_id"] for row in rows], texts, np.asarray(vectors),

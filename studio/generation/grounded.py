@@ -1,15 +1,16 @@
 """Grounded generation: queries written from a corpus's own passages (`generate --corpus NAME`).
 
 Passages are sampled across documents (round robin over the documents in a seeded order, so no
-document is over-represented). For each passage the LLM reads it and its title and writes K
-queries, each of a type drawn from a weighted list (a question, a keyword search, a claim to
-check, ...); every query becomes an example whose positive is the passage, verbatim, whose
-instruction is the task (typed, a task of the Tasks tab, or brainstormed by the LLM from five
-sampled passages) and whose provenance is the passage (example_passages). The job works like
-the generation job (studio.generation.examples): a plan fixed at the start, each item (a passage)
-marked finished in the transaction that stores its examples, so a job killed at any moment is
-resumed with exactly the rest; an invalid reply is asked again once, then recorded as a failure;
-endpoint errors leave the item to do; tokens and cost add up per job.
+document is over-represented), or given by id (`--passage-ids`; `--like-weak` gives the neighbours
+of the queries a model lost most on, studio.corpus.weak_spots). For each passage the LLM reads it
+and its title and writes K queries, each of a type drawn from a weighted list (a question, a
+keyword search, a claim to check, ...); every query becomes an example whose positive is the
+passage, verbatim, whose instruction is the task (typed, a task of the Tasks tab, or brainstormed
+by the LLM from five of the passages) and whose provenance is the passage (example_passages). The
+job works like the generation job (studio.generation.examples): a plan fixed at the start, each
+item (a passage) marked finished in the transaction that stores its examples, so a job killed at
+any moment is resumed with exactly the rest; an invalid reply is asked again once, then recorded
+as a failure; endpoint errors leave the item to do; tokens and cost add up per job.
 """
 
 from __future__ import annotations
@@ -99,10 +100,39 @@ def sample_passages(db, corpus_id: int, n: int, rng: random.Random) -> list[int]
     return chosen
 
 
-def brainstorm_task(db, corpus_id: int, settings: LLMSettings, rng: random.Random) -> str:
-    """A retrieval task proposed by the LLM after reading a few passages of the corpus."""
-    rows = corpora.get_passages(db, sample_passages(db, corpus_id, min(BRAINSTORM_PASSAGES, _count(db, corpus_id)),
-                                                    rng))
+def parse_passage_ids(text: str) -> list[int]:
+    """"12,40, 41" → [12, 40, 41]."""
+    try:
+        ids = [int(part) for part in (text or "").replace(" ", "").split(",") if part]
+    except ValueError:
+        raise StudioError(f"--passage-ids takes passage ids separated by commas, e.g. 12,40,41 (not '{text}')"
+                          ) from None
+    if not ids:
+        raise StudioError("--passage-ids needs at least one passage id, e.g. 12,40,41")
+    return ids
+
+
+def chosen_passages(db, corpus: dict, ids) -> list[int]:
+    """The given passage ids, each once and in order, after checking that every one is a passage of `corpus`."""
+    ids = list(dict.fromkeys(int(i) for i in ids))
+    if not ids:
+        raise StudioError("give at least one passage id")
+    found = {row["id"]: row["corpus_id"] for row in corpora.get_passages(db, ids).values()}
+    stray = [i for i in ids if found.get(i) != corpus["id"]]
+    if stray:
+        shown = ", ".join(str(i) for i in stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        raise StudioError(f"passage{'s' if len(stray) > 1 else ''} {shown} {'are' if len(stray) > 1 else 'is'} not "
+                          f"in corpus '{corpus['name']}': see the corpus's passages in the Corpus tab")
+    return ids
+
+
+def brainstorm_task(db, corpus_id: int, settings: LLMSettings, rng: random.Random, among=None) -> str:
+    """A retrieval task proposed by the LLM after reading a few passages of the corpus (of `among`, when given)."""
+    if among:
+        ids = rng.sample(list(among), min(BRAINSTORM_PASSAGES, len(among)))
+    else:
+        ids = sample_passages(db, corpus_id, min(BRAINSTORM_PASSAGES, _count(db, corpus_id)), rng)
+    rows = corpora.get_passages(db, ids)
     passages = "\n".join(f"[{n}] {' '.join(row['text'].split())[:1500]}" for n, row in enumerate(rows.values(), 1))
     prompt = render(corpus_templates.active(db, "brainstorm")["body"], {"passages": passages})
 
@@ -122,13 +152,23 @@ def _count(db, corpus_id: int) -> int:
     return db.execute("SELECT COUNT(*) FROM passages WHERE corpus_id = ?", [corpus_id]).fetchone()[0]
 
 
-def create_plan(db, job_id: int, corpus_name: str, passages: int, per_passage: int, settings: LLMSettings,
+def check_per_passage(per_passage: int) -> None:
+    if not 1 <= per_passage <= MAX_PER_PASSAGE:
+        raise StudioError(f"queries per passage (--per-passage) must be between 1 and {MAX_PER_PASSAGE}")
+
+
+def create_plan(db, job_id: int, corpus_name: str, passages: int | None, per_passage: int, settings: LLMSettings,
                 instruction: str | None = None, task_id: int | None = None,
-                query_types: str = DEFAULT_QUERY_TYPES, language: str = "English", seed: int | None = None) -> GroundedPlan:
+                query_types: str = DEFAULT_QUERY_TYPES, language: str = "English", seed: int | None = None,
+                passage_ids=None) -> GroundedPlan:
+    """The job's plan: `passages` sampled across documents, or exactly the passages `passage_ids`."""
     from studio.corpus.index import corpus_named
 
-    if passages < 1 or not 1 <= per_passage <= MAX_PER_PASSAGE:
-        raise StudioError(f"--passages must be at least 1 and --per-passage between 1 and {MAX_PER_PASSAGE}")
+    if (passage_ids is None) == (passages is None):
+        raise StudioError("give either a number of passages (--passages N) or the passages (--passage-ids), not both")
+    if passages is not None and passages < 1:
+        raise StudioError("--passages must be at least 1")
+    check_per_passage(per_passage)
     if instruction and task_id:
         raise StudioError("give --instruction or --task-id, not both")
     corpus = corpus_named(db, corpus_name)
@@ -136,13 +176,14 @@ def create_plan(db, job_id: int, corpus_name: str, passages: int, per_passage: i
     if seed is None:
         seed = int.from_bytes(os.urandom(6), "little")
     rng = random.Random(seed)
+    chosen = chosen_passages(db, corpus, passage_ids) if passage_ids is not None else None
     if task_id:
         task = task_rows.get_task(db, task_id)
         if task is None:
             raise StudioError(f"there is no task {task_id}: see the Tasks tab for ids")
         instruction = task["text"]
-    instruction = (instruction or "").strip() or brainstorm_task(db, corpus["id"], settings, rng)
-    passage_ids = tuple(sample_passages(db, corpus["id"], passages, rng))
+    instruction = (instruction or "").strip() or brainstorm_task(db, corpus["id"], settings, rng, among=chosen)
+    passage_ids = tuple(chosen if chosen is not None else sample_passages(db, corpus["id"], passages, rng))
     plan = GroundedPlan(job_id, corpus["id"], per_passage, passage_ids, instruction, task_id, types, language, seed)
     with transaction(db):
         db.execute("INSERT INTO grounded_plans (id, corpus_id, per_passage, passage_ids, instruction, task_id,"
@@ -329,14 +370,19 @@ async def _work(db, job, plan, settings, concurrency, remaining, passages, templ
     return stats
 
 
-def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int, per_passage: int,
+def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int | None, per_passage: int,
                     instruction: str | None = None, task_id: int | None = None, concurrency: int = 8,
-                    query_types: str | None = None) -> int:
-    """Start a grounded generation job in the background; the key travels in the child's environment only."""
+                    query_types: str | None = None, passage_ids=None) -> int:
+    """Start a grounded generation job in the background (for `passages` sampled ones, or exactly
+    `passage_ids`); the key travels in the child's environment only."""
     from studio import jobs
 
-    argv = ["generate", "--corpus", corpus, "--passages", str(passages), "--per-passage", str(per_passage),
-            "--concurrency", str(concurrency)]
+    argv = ["generate", "--corpus", corpus, "--per-passage", str(per_passage), "--concurrency", str(concurrency)]
+    if passage_ids is not None:
+        argv += ["--passage-ids", ",".join(str(int(i)) for i in passage_ids)]
+        passages = len(passage_ids)
+    else:
+        argv += ["--passages", str(passages)]
     if instruction:
         argv += ["--instruction", instruction]
     if task_id:
@@ -347,6 +393,6 @@ def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int, 
                        env=settings.child_env())
 
 
-def job_args(corpus: str, passages: int, per_passage: int, concurrency: int, settings: LLMSettings) -> dict:
+def job_args(corpus: str, passages: int | None, per_passage: int, concurrency: int, settings: LLMSettings) -> dict:
     return {"corpus": corpus, "passages": passages, "per_passage": per_passage, "concurrency": concurrency,
             "base_url": settings.base_url, "model": settings.model if not settings.offline else "smollm2"}

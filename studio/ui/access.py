@@ -29,7 +29,7 @@ CHANGES = frozenset({
     "curate_quality", "curate_mine", "curate_import", "curate_export",
     "studio.ui.curate_tab:CurateTab.cancel_job",
     "train_start", "train_cancel", "train_resume",
-    "studio.ui.compare_tab:start", "studio.ui.compare_tab:keep_upload",
+    "studio.ui.compare_tab:start", "studio.ui.compare_tab:keep_upload", "compare_generate_like",
     "corpus_add", "corpus_remove", "corpus_generate", "corpus_mine", "corpus_check",
     "curate_proposals_accept", "curate_proposals_dismiss", "corpus_template_save", "corpus_template_reset",
 })

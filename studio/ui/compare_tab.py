@@ -15,7 +15,11 @@ from plotly.subplots import make_subplots
 from storage.db import open_db
 from studio.config import data_dir
 from studio.errors import StudioError
+from studio.corpus import jobs as corpus_jobs
+from studio.corpus import weak_spots
 from studio.evaluation import choices, compare, side_by_side
+from studio.generation import grounded
+from studio.ui.llm_settings import settings_of
 
 HELP = (
     "**How it works.** Pick **model A** (the reference, e.g. the base `minilm`) and **model B** (e.g. a "
@@ -35,6 +39,10 @@ ORDERS = ["largest change", "wins first", "losses first"]
 PER_QUERY_HEADERS = ["query id", "query", "nDCG@10 A", "nDCG@10 B", "Δ (B − A)"]
 HISTORY_HEADERS = ["id", "run", "model", "dataset", "split", "instruction", "nDCG@10", "MRR@10", "Recall@10",
                    "when (UTC)"]
+WEAK_HELP = ("Finds the passages nearest to those of the queries B loses most on (by B's vectors, never from a "
+             "held-out document) and has the LLM of the Generate tab write queries for them in the background, so "
+             "the next run trains where this one was weak. The first time for a model the whole corpus is encoded "
+             "(minutes for a large one); then it is cached.")
 COLORS = {"query": "#d62728", "relevant document": "#2ca02c", "other document": "#b0b7c3"}
 
 
@@ -119,7 +127,7 @@ def _shown(db_path, comparison):
     if comparison.state == compare.WAITING:
         return (comparison, status, gr.update(active=True)) + _cleared()
     return ((comparison, status, gr.update(active=False)) + results(db_path, comparison, ORDERS[0])
-            + (gr.update(visible=True), compare.stored_rows(open_db(db_path))))
+            + (gr.update(visible=True), compare.stored_rows(open_db(db_path))) + weak_offer(db_path, comparison))
 
 
 def poll(db_path, state):
@@ -130,12 +138,52 @@ def poll(db_path, state):
 
 
 def _no_results():
-    return (gr.update(),) * 7
+    return (gr.update(),) * 10
 
 
 def _cleared():
     """The results area emptied and hidden (a comparison that is not ready shows no figures)."""
-    return (None, None, None, gr.update(choices=[], value=None), "", gr.update(visible=False), gr.update())
+    return (None, None, None, gr.update(choices=[], value=None), "", gr.update(visible=False), gr.update(),
+            "", gr.update(visible=False), "")
+
+
+def weak_offer(db_path, comparison):
+    """(note, controls, result) of "Generate more like these": offered on a corpus's queries only."""
+    try:
+        offer = weak_spots.offer(open_db(db_path), *comparison.evaluation_ids)
+    except Exception as error:  # an unreadable store: say so beside the table, keep the tab alive
+        return f"⚠️ Cannot offer it ({error.__class__.__name__}: {error}).", gr.update(visible=False), ""
+    return offer.note, gr.update(visible=offer.available), ""
+
+
+def generate_like(db_path, comparison, llm_state, n, k, per_passage, progress=gr.Progress()):
+    """Find the passages near B's worst queries (encoding the corpus the first time, with progress) and
+    start a grounded generation job for them; say in words what was started and where to watch it."""
+    if not comparison or comparison.state != compare.READY:
+        return "Press **Compare** first: this needs both models' results."
+    try:
+        per_passage = int(per_passage or 0)
+        grounded.check_per_passage(per_passage)
+        settings = settings_of(llm_state)
+        db = open_db(db_path)
+        progress(0, desc="Finding the queries B loses most on")
+
+        def encoding(done, total):
+            progress(done / max(total, 1), desc=f"Encoding the corpus for neighbours: {done}/{total} passages "
+                                                 "(first time with this model only)")
+
+        found = weak_spots.find(db, *comparison.evaluation_ids, n=int(n or 0), k=int(k or 0), progress=encoding)
+        name = found.corpus["name"]
+        corpus_jobs.refuse_if_running(db, name, "generate")
+        job_id = grounded.launch_grounded(db_path, settings, name, None, per_passage, instruction=found.instruction,
+                                          concurrency=settings.concurrency or 8, passage_ids=found.passage_ids)
+    except StudioError as error:
+        return f"⚠️ Not started: {error}."
+    except Exception as error:  # a model that fails to encode, a job that cannot start: say so, keep the tab alive
+        return f"⚠️ Not started ({error.__class__.__name__}: {error})."
+    return (f"✓ **Started job {job_id}**: {per_passage} quer{'y' if per_passage == 1 else 'ies'} for each of {len(found.passage_ids)} passages "
+            f"of corpus '{name}'. Watch it in the *Corpus* tab (corpus '{name}') or the *Generate* tab's job list; "
+            f"then accept its examples in *Curate* and train again.\n\n{found.describe()}")
 
 
 def results(db_path, comparison, order):
@@ -312,8 +360,23 @@ def build(ctx) -> None:
 
         gr.Markdown("### Per query\nClick a row to see both top-10 lists for that query.", elem_classes=["help-text"])
         order = gr.Radio(ORDERS, value=ORDERS[0], label="Sort by the change in nDCG@10")
-        per_query = gr.Dataframe(headers=PER_QUERY_HEADERS, interactive=False, max_height=360, wrap=True,
-                                 column_widths=["12%", "52%", "12%", "12%", "12%"])
+        with gr.Row():
+            per_query = gr.Dataframe(headers=PER_QUERY_HEADERS, interactive=False, max_height=360, wrap=True,
+                                     column_widths=["12%", "52%", "12%", "12%", "12%"], scale=3)
+            with gr.Column(scale=1, min_width=260, elem_id="compare-weak"):
+                gr.Markdown("#### Generate more like these")
+                weak_note = gr.Markdown("", elem_classes=["help-text"], elem_id="compare-weak-note")
+                with gr.Column(visible=False) as weak_controls:
+                    gr.Markdown(WEAK_HELP, elem_classes=["help-text"])
+                    with gr.Row():
+                        weak_n = gr.Number(weak_spots.DEFAULT_QUERIES, label="Weak queries", precision=0, minimum=1,
+                                           min_width=80)
+                        weak_k = gr.Number(weak_spots.DEFAULT_NEIGHBOURS, label="Neighbours each", precision=0,
+                                           minimum=1, min_width=80)
+                        weak_per = gr.Number(2, label="Queries per passage", precision=0, minimum=1,
+                                             maximum=grounded.MAX_PER_PASSAGE, min_width=80)
+                    weak_button = gr.Button("Generate more like these", variant="primary")
+                weak_result = gr.Markdown("", elem_id="compare-weak-result")
 
         gr.Markdown("### Side by side")
         with gr.Row():
@@ -339,7 +402,8 @@ def build(ctx) -> None:
         history = gr.Dataframe(value=compare.stored_rows(open_db(db_path)), headers=HISTORY_HEADERS,
                                interactive=False, max_height=300)
 
-    results_outputs = [metrics_table, metrics_plot, per_query, query_pick, summary, results_box, history]
+    results_outputs = [metrics_table, metrics_plot, per_query, query_pick, summary, results_box, history,
+                       weak_note, weak_controls, weak_result]
     search_outputs = [query_heading, list_a, list_b]
     list_outputs = [model_a, model_b, dataset, empty_note, seen_run]
     compare_button.click(partial(start, db_path), [model_a, instruction_a, none_a, model_b, instruction_b, none_b,
@@ -362,3 +426,5 @@ def build(ctx) -> None:
 
     per_query.select(on_row, [state], [query_pick, typed] + search_outputs)
     project_button.click(partial(projection, db_path), [state], [projection_plot, projection_note])
+    weak_button.click(partial(generate_like, db_path), [state, ctx.llm_settings, weak_n, weak_k, weak_per],
+                      [weak_result], api_name="compare_generate_like")
