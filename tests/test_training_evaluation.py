@@ -21,6 +21,9 @@ def test_a_finished_run_has_heldout_evaluations_of_itself_and_its_base(db_path, 
     assert tuned["dataset"] == f"heldout:run-{summary['run_id']}" and tuned["details"]["n_queries"] == 4
     from studio.evaluation.instructions import NONE, PER_QUERY
 
-    assert tuned["details"]["instruction_source"] == PER_QUERY
+    # what ships is what is measured: each query's own instruction, unless the run shipped the base model
+    # bare (it searched better without instructions than any step did with them)
+    bare = summary["outcome"]["bare_queries"]
+    assert tuned["details"]["instruction_source"] == (NONE if bare else PER_QUERY)
     assert by_model[str(base)]["details"]["instruction_source"] == NONE
     assert 0.0 <= tuned["metrics"]["ndcg_at_10"] <= 1.0
