@@ -88,3 +88,20 @@ def set_outcome(db, run_id: int, outcome: dict) -> None:
     """What a finished run exported and how it compares with its base model (see studio.training.outcome)."""
     with transaction(db):
         db.execute("UPDATE runs SET outcome = ? WHERE id = ?", [json.dumps(outcome), run_id])
+
+
+def trained_example_ids(db, run: dict) -> set[int]:
+    """The examples a run trained on: its recorded `train_ids`, or for runs from before they were recorded,
+    the accepted examples that existed when it started, in its families and languages, less its held-out ones
+    (what the trainer read)."""
+    config = run["config"] if isinstance(run["config"], dict) else json.loads(run["config"] or "{}")
+    if config.get("train_ids") is not None:
+        return {int(i) for i in config["train_ids"]}
+    sql = "SELECT id FROM examples WHERE status = 'accepted' AND created_at <= ?"
+    params: list = [run["created_at"]]
+    for column, values in (("family", config.get("families")), ("language", config.get("languages"))):
+        if values:
+            sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
+            params.extend(values)
+    own = {int(i) for i in config.get("heldout_ids") or []}
+    return {row[0] for row in db.execute(sql, params).fetchall()} - own

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from storage import corpora
+from storage import corpora, curation
 from storage import evaluations as evaluation_rows
 from storage import runs as run_rows
 from storage.db import open_db
@@ -18,7 +18,7 @@ from studio.evaluation import choices, compare
 from studio.evaluation.corpus_set import corpus_dataset
 from studio.evaluation.heldout import heldout_dataset
 from studio.evaluation.runner import load_dataset
-from studio.training.data import load_examples
+from studio.training.data import load_examples, trained_documents
 from studio.training.split import split_heldout
 from tests.corpus_files import write_beir_corpus
 from tests.tiny_models import build_tiny_encoder
@@ -61,9 +61,11 @@ def grounded(db_path, tmp_path):
 
 
 def _run(db, split, **config) -> int:
+    """A run's row as the trainer writes it for this split."""
     return run_rows.create_run(db, None, "r", "minilm", {"heldout_ids": [e.id for e in split.heldout],
-                                                         "train_ids": [e.id for e in split.train], **config},
-                               "/nowhere", {})
+                                                         "train_ids": [e.id for e in split.train],
+                                                         "trained_documents": trained_documents(split.train),
+                                                         **config}, "/nowhere", {})
 
 
 def test_grounded_examples_are_held_out_by_document(grounded):
@@ -136,11 +138,49 @@ def test_the_corpus_set_holds_only_queries_whose_document_no_run_trained_on(grou
     assert load_dataset(db, "corpus:docs").queries == dataset.queries
 
 
-def test_the_corpus_set_says_why_it_is_empty_and_warns_of_runs_that_kept_no_training_ids(grounded):
-    db, _, _, _ = grounded
-    run_rows.create_run(db, None, "old", "minilm", {"heldout_ids": []}, "/nowhere", {})
-    assert "did not record their training examples" in corpus_dataset(db, "docs").warnings[-1]
+def test_the_corpus_set_remembers_what_runs_trained_on_though_examples_are_deleted(grounded):
+    db, corpus_id, passages, ids = grounded
+    split = split_heldout(load_examples(db), 0.25, seed=3)
+    _run(db, split)
+    before = corpus_dataset(db, "docs").queries
+    trained = [e for e in split.train if e.document]
+    db.execute("DELETE FROM example_rows WHERE id = ?", [trained[0].id])
+    db.conn.commit()
+    # a new query on the deleted example's passage: its document trained all the same
+    new_id = insert_examples(db, [{"family": "short-long", "language": "English", "instruction": "Find the passage",
+                                   "query": "a later query", "positive": trained[0].positive, "negative": None,
+                                   "status": "accepted"}]).ids[0]
+    passage = next(p for p in passages if p["text"] == trained[0].positive)
+    db.execute("INSERT INTO example_passages (example_id, corpus_id, passage_id) VALUES (?, ?, ?)",
+               [new_id, corpus_id, passage["id"]])
+    db.conn.commit()
+    assert corpus_dataset(db, "docs").queries == before
+
+
+def test_a_passage_trained_as_a_hard_negative_keeps_its_queries_out_of_the_corpus_set(grounded):
+    db, corpus_id, passages, ids = grounded
     examples = load_examples(db)
+    first, other = examples[0], next(e for e in examples if e.document and e.document != examples[0].document)
+    negative = next(p for p in passages if p["text"] == other.positive)
+    db.execute("UPDATE example_passages SET negative_passage_id = ? WHERE example_id = ?", [negative["id"], first.id])
+    db.conn.commit()
+    curation.edit(db, first.id, {"negative": other.positive})
+    trained = [e for e in load_examples(db) if e.id == first.id]
+    assert trained[0].negative_document == other.document
+    run_rows.create_run(db, None, "one", "minilm", {"heldout_ids": [], "train_ids": [first.id],
+                                                    "trained_documents": trained_documents(trained)}, "/nowhere", {})
+    left = corpus_dataset(db, "docs").queries
+    assert str(first.id) not in left and str(other.id) not in left and len(left) == 48 - 8
+
+
+def test_older_runs_are_read_from_their_links_and_an_empty_set_says_why(grounded):
+    db, _, _, _ = grounded
+    examples = load_examples(db)
+    # a run from before runs recorded their training: everything accepted when it started, less its held-out ones
+    first_document = [e.id for e in examples if e.document == examples[0].document]
+    assert len(first_document) == 4
+    run_rows.create_run(db, None, "old", "minilm", {"heldout_ids": first_document}, "/nowhere", {})
+    assert list(corpus_dataset(db, "docs").queries) == [str(i) for i in first_document]
     run_rows.create_run(db, None, "all", "minilm", {"heldout_ids": [], "train_ids": [e.id for e in examples]},
                         "/nowhere", {})
     with pytest.raises(StudioError, match="belong to documents a run trained on"):

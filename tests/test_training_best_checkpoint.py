@@ -154,3 +154,17 @@ def test_the_default_query_instruction_is_a_retrieval_one_unless_there_is_none()
     assert default_query_instruction(rows("bitext", "Retrieve parallel sentences.", 2)) == \
         "Retrieve parallel sentences."
     assert default_query_instruction(rows("short-long", " ", 2)) is None
+
+
+def test_a_resumed_run_finds_the_bare_base_score_and_weights_where_it_left_them(tmp_path):
+    import torch
+
+    from studio.training import checkpoint
+
+    assert checkpoint.read_bare_base(tmp_path) is None
+    weights = {"layer.weight": torch.ones(2, 2)}
+    checkpoint.save_bare_base(tmp_path, 0.7, weights)
+    score, saved = checkpoint.read_bare_base(tmp_path)
+    assert score == 0.7 and torch.equal(saved["layer.weight"], weights["layer.weight"])
+    checkpoint.save_bare_base(tmp_path, 0.4, None)   # bare did not beat the base with instructions
+    assert checkpoint.read_bare_base(tmp_path) == (0.4, None)

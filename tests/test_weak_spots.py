@@ -133,7 +133,8 @@ def test_refusals_are_one_sentence(weak_db, tmp_path):
                          ((a, beir[1]), "are on different datasets"),
                          (tuple(beir), "needs a corpus's held-out queries"),
                          ((a, 999), "there is no evaluation 999"),
-                         ((a, b, 0), "must be at least 1")):
+                         ((a, b, 0), "must be between 1 and 500"),
+                         ((a, b, 10, 51), r"neighbours \(--neighbours\) between 1 and 50")):
         with pytest.raises(StudioError, match=reason):
             weak_spots.find(db, *args)
     assert weak_spots.offer(db, *beir).available is False

@@ -249,7 +249,8 @@ def run_generate_like_weak(args, path: str, db, settings, concurrency: int) -> i
                                     0, None, f"encoding corpus '{corpus['name']}' for neighbours {done}/{total}"))
         print(found.describe())
         plan = grounded.create_plan(db, job.job_id, corpus["name"], None, args.per_passage, settings,
-                                    instruction=args.instruction or found.instruction, task_id=args.task_id,
+                                    instruction=args.instruction or (None if args.task_id else found.instruction),
+                                    task_id=args.task_id,
                                     query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
                                     language=args.language, seed=args.seed, passage_ids=found.passage_ids)
     except EncodingCancelled:

@@ -38,6 +38,7 @@ METRIC = "ndcg_at_10"
 HELDOUT_PREFIX = "heldout:"
 DEFAULT_QUERIES = 10
 DEFAULT_NEIGHBOURS = 5
+MAX_QUERIES, MAX_NEIGHBOURS = 500, 50   # at most 25,000 passages: one job's argument list stays small
 NOT_A_CORPUS = ("needs a corpus's held-out queries: evaluate both models on `corpus:NAME`, or on the held-out set "
                 "(`heldout:run-N`) of a run trained on queries generated from a corpus")
 NOT_OFFERED = ("Offered on a corpus's held-out queries only: compare on `corpus:NAME`, or on the held-out set of a run "
@@ -222,8 +223,9 @@ def find(db, a_id: int, b_id: int, n: int = DEFAULT_QUERIES, k: int = DEFAULT_NE
          should_stop: Callable[[], bool] | None = None) -> WeakSpots:
     """The passages near those of the n queries where B (evaluation `b_id`) loses most to A (`a_id`), k per
     query. `progress(done, total)` follows the corpus's encoding (only the first time for a model)."""
-    if n < 1 or k < 1:
-        raise StudioError("--weak-queries and --neighbours must be at least 1")
+    if not (1 <= n <= MAX_QUERIES and 1 <= k <= MAX_NEIGHBOURS):
+        raise StudioError(f"weak queries (--weak-queries) must be between 1 and {MAX_QUERIES}, neighbours "
+                          f"(--neighbours) between 1 and {MAX_NEIGHBOURS}")
     a, b = pair(db, a_id, b_id)
     corpus, linked = corpus_of(db, a)
     losing = losses(a, b)

@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage import runs as run_rows
 from studio.evaluation.corpus_set import describe_corpus_sets
 from studio.evaluation.settings import HELDOUT_PREFIX, heldout_run_of
 
@@ -60,18 +61,7 @@ def training_overlap(db, model: str | None, spec: str | None) -> int:
     queries = set(heldout_ids_of(db, dataset_run))
     if not queries:
         return 0
-    config = run["config"]
-    if config.get("train_ids") is not None:
-        return len(queries & {int(i) for i in config["train_ids"]})
-    own = {int(i) for i in config.get("heldout_ids") or []}
-    sql = "SELECT id FROM examples WHERE status = 'accepted' AND created_at <= ?"
-    params: list = [run["created_at"]]
-    for column, values in (("family", config.get("families")), ("language", config.get("languages"))):
-        if values:
-            sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
-            params.extend(values)
-    trained = {row[0] for row in db.execute(sql, params).fetchall()} - own
-    return len(queries & trained)
+    return len(queries & run_rows.trained_example_ids(db, run))
 
 
 def dataset_choices(db, model_b: str | None = None) -> list[tuple[str, str]]:

@@ -32,28 +32,36 @@ WAITING = "waiting"                                            # the comparison,
 _datasets: dict[tuple, RetrievalDataset] = {}
 
 
-def cached_dataset(db, spec: str, split: str) -> RetrievalDataset:
-    """Load a dataset once per UI process; a BEIR folder is reloaded when its files change, a held-out
-    set or a corpus's queries when examples (or runs) change."""
-    stamp = None
-    if spec.startswith(CORPUS_PREFIX):
-        split = "heldout"
+def dataset_key(db, spec: str, split: str) -> tuple:
+    """Names a dataset as it is now: a BEIR folder by its files' times; a held-out set or a corpus's queries
+    by the examples, their links to passages, the runs and the corpora they are built from."""
+    if spec.startswith("heldout:") or spec.startswith(CORPUS_PREFIX):
         stamp = (*db.execute("SELECT COUNT(*), MAX(updated_at) FROM examples").fetchone(),
                  *db.execute("SELECT COUNT(*), MAX(id) FROM runs").fetchone(),
-                 *db.execute("SELECT COUNT(*), MAX(id) FROM corpora").fetchone())
-    elif not spec.startswith("heldout:"):
-        source = Path(spec).expanduser()
-        stamp = tuple(p.stat().st_mtime_ns for p in [source, *source.glob("*.jsonl"), *source.glob("qrels/*.tsv")]
-                      if p.exists())
-    else:
-        split = "heldout"
-        stamp = tuple(db.execute("SELECT COUNT(*), MAX(updated_at) FROM examples").fetchone())
-    key = (spec, split, stamp)
+                 *db.execute("SELECT COUNT(*), MAX(id) FROM corpora").fetchone(),
+                 *db.execute("SELECT COUNT(*), MAX(example_id) FROM example_passages").fetchone())
+        return (spec, "heldout", stamp)
+    source = Path(spec).expanduser()
+    stamp = tuple(p.stat().st_mtime_ns for p in [source, *source.glob("*.jsonl"), *source.glob("qrels/*.tsv")]
+                  if p.exists())
+    return (spec, split, stamp)
+
+
+def cached_dataset(db, spec: str, split: str) -> RetrievalDataset:
+    """Load a dataset once per UI process; it is loaded again when what it is built from changes."""
+    key = dataset_key(db, spec, split)
     if key not in _datasets:
         if len(_datasets) >= 4:
             _datasets.pop(next(iter(_datasets)))
         _datasets[key] = load_dataset(db, spec, split)
     return _datasets[key]
+
+
+def dataset_of(db, comparison: "Comparison") -> RetrievalDataset:
+    """The dataset as it was when the comparison started (its queries are the ones both sides scored),
+    or as it is now if the process has let go of that one."""
+    found = _datasets.get(comparison.dataset_key) if comparison.dataset_key else None
+    return found if found is not None else cached_dataset(db, comparison.spec, comparison.split)
 
 
 @dataclass
@@ -86,6 +94,7 @@ class Comparison:
     split: str
     sides: list[Side]
     warnings: list[str] = field(default_factory=list)
+    dataset_key: tuple = ()      # the dataset both sides are scored on (see dataset_of)
 
     @property
     def state(self) -> str:
@@ -166,7 +175,8 @@ def start(db_path, a: SideRequest, b: SideRequest, spec: str, split: str, launch
         else:
             sides.append(Side(label, side_setting, instruction, EVALUATING, job_id=launch_evaluation(db_path, side_setting),
                               message="starting"))
-    return Comparison(spec, dataset.split, sides, warnings=list(dataset.warnings) + _warnings(db, sides, spec))
+    return Comparison(spec, dataset.split, sides, warnings=list(dataset.warnings) + _warnings(db, sides, spec),
+                      dataset_key=dataset_key(db, spec, (split or "test").strip()))
 
 
 def _warnings(db, sides: list[Side], spec: str) -> list[str]:
@@ -241,11 +251,14 @@ def per_query_rows(a: dict, b: dict, dataset: RetrievalDataset, order: str = "la
                    metric: str = "ndcg_at_10") -> list[list]:
     """[query id, query, A, B, B − A] per query, sorted by the change of `metric`.
 
-    order: "largest change" (wins and losses by size), "wins first" or "losses first"."""
+    order: "largest change" (wins and losses by size), "wins first" or "losses first". Only queries both
+    evaluations scored are listed."""
     rows = []
-    for query_id, text in dataset.queries.items():
-        score_a = a["per_query"].get(query_id, {}).get(metric, 0.0)
-        score_b = b["per_query"].get(query_id, {}).get(metric, 0.0)
+    for query_id, scores_a in a["per_query"].items():
+        if query_id not in b["per_query"]:
+            continue
+        score_a, score_b = scores_a.get(metric, 0.0), b["per_query"][query_id].get(metric, 0.0)
+        text = dataset.queries.get(query_id, "(no longer in the dataset)")
         rows.append([query_id, text, round(score_a, 4), round(score_b, 4), round(score_b - score_a, 4)])
     if order == "wins first":
         rows.sort(key=lambda row: -row[4])
@@ -270,7 +283,7 @@ def stored_rows(db, limit: int = 50) -> list[list]:
     return rows
 
 
-__all__ = ["Comparison", "METRIC_LABELS", "Side", "SideRequest", "advance", "cached_dataset", "default_instruction",
+__all__ = ["Comparison", "METRIC_LABELS", "Side", "SideRequest", "advance", "cached_dataset", "dataset_of", "default_instruction",
            "evaluations", "query_instructions",
            "find_evaluation", "metrics_rows", "per_query_rows", "side_settings", "start", "status_lines",
            "stored_rows"]

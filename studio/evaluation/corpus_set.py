@@ -4,7 +4,7 @@ for its passages (accepted examples grounded in it) are the queries, each releva
 Two datasets stand on it:
 - a run's held-out queries, searched among every passage of their corpus (studio/evaluation/heldout.py);
 - `corpus:NAME`: the corpus's queries held out of every run, i.e. whose document no run trained on
-  (a run's `train_ids` mapped to their positives' documents), so any model may be measured on them.
+  (as a positive or a hard negative), so any model may be measured on them.
 
 Document ids are `p<passage id>`. When the documents are exactly a corpus's passages in stored order,
 the dataset's cache name is the one mining and the checks use for that corpus's vectors, so a model
@@ -16,6 +16,7 @@ import json
 import random
 
 from storage import corpora
+from storage import runs as run_rows
 from studio.errors import StudioError
 from studio.evaluation.beir import RetrievalDataset
 
@@ -72,11 +73,13 @@ class Documents:
 
 
 def links(db, example_ids) -> dict[int, dict]:
-    """example id → {corpus_id, passage_id, doc_id} for examples whose positive is a stored passage."""
+    """example id → {corpus_id, passage_id, doc_id, negative_corpus_id, negative_doc_id} for examples whose
+    positive is a stored passage (the negative's document when it is one too)."""
     return {row["example_id"]: dict(row) for row in db.query(
-        "SELECT ep.example_id, ep.corpus_id, ep.passage_id, p.doc_id FROM example_passages ep"
-        " JOIN passages p ON p.id = ep.passage_id WHERE ep.example_id IN (SELECT value FROM json_each(?))",
-        [json.dumps(list(example_ids))])}
+        "SELECT ep.example_id, ep.corpus_id, ep.passage_id, p.doc_id, n.corpus_id AS negative_corpus_id,"
+        " n.doc_id AS negative_doc_id FROM example_passages ep JOIN passages p ON p.id = ep.passage_id"
+        " LEFT JOIN passages n ON n.id = ep.negative_passage_id"
+        " WHERE ep.example_id IN (SELECT value FROM json_each(?))", [json.dumps(list(example_ids))])}
 
 
 def corpus_passages(db, corpus_ids, sample: int | None = None, keep=(), seed: str = "") -> list[dict]:
@@ -91,18 +94,27 @@ def corpus_passages(db, corpus_ids, sample: int | None = None, keep=(), seed: st
     return [row for row in rows if row["id"] in chosen]
 
 
-def trained_documents(db) -> tuple[set[tuple[int, str]], list[int]]:
-    """(corpus id, document id) of every positive any run trained on, and the runs that recorded no
-    training ids (started before runs kept them), whose documents cannot be known."""
-    trained_ids: set[int] = set()
-    unknown = []
-    for row in db.query("SELECT id, config FROM runs ORDER BY id"):
-        config = json.loads(row["config"] or "{}")
-        if config.get("train_ids") is None:
-            unknown.append(row["id"])
-        trained_ids.update(int(i) for i in config.get("train_ids") or [])
-    documents = {(link["corpus_id"], link["doc_id"]) for link in links(db, trained_ids).values()}
-    return documents, unknown
+def trained_documents(db) -> set[tuple[int, str]]:
+    """(corpus id, document id) of every passage any run trained on, as a positive or a hard negative.
+
+    A run records them as it splits (`trained_documents`), so deleting its examples later forgets
+    nothing; older runs are read from their training examples' links."""
+    documents: set[tuple[int, str]] = set()
+    older: set[int] = set()
+    for row in db.query("SELECT id, config, created_at FROM runs ORDER BY id"):
+        run = {**dict(row), "config": json.loads(row["config"] or "{}")}
+        recorded = run["config"].get("trained_documents")
+        if recorded is not None:
+            for document in recorded:
+                corpus_id, doc_id = document.split(":", 1)
+                documents.add((int(corpus_id), doc_id))
+        else:
+            older |= run_rows.trained_example_ids(db, run)
+    for link in links(db, older).values():
+        documents.add((link["corpus_id"], link["doc_id"]))
+        if link["negative_doc_id"] is not None:
+            documents.add((link["negative_corpus_id"], link["negative_doc_id"]))
+    return documents
 
 
 def corpus_dataset(db, name: str) -> RetrievalDataset:
@@ -112,7 +124,7 @@ def corpus_dataset(db, name: str) -> RetrievalDataset:
     if corpus is None:
         known = ", ".join(row["name"] for row in corpora.list_corpora(db)) or "none yet"
         raise StudioError(f"there is no corpus named '{name}' (corpora: {known}); add one with `corpus add PATH`")
-    trained, unknown = trained_documents(db)
+    trained = trained_documents(db)
     rows = list(db.query(
         "SELECT e.id, e.instruction, e.query, ep.passage_id, p.doc_id FROM examples e"
         " JOIN example_passages ep ON ep.example_id = e.id JOIN passages p ON p.id = ep.passage_id"
@@ -131,9 +143,6 @@ def corpus_dataset(db, name: str) -> RetrievalDataset:
     if len(held) < len(rows):
         warnings.append(f"{len(rows) - len(held)} accepted queries of this corpus are left out: a run trained on "
                         "their documents")
-    if unknown:
-        warnings.append(f"run(s) {', '.join(map(str, unknown))} did not record their training examples: queries "
-                        "they trained on may be among these")
     spec = CORPUS_PREFIX + name
     return RetrievalDataset(name=spec, split="heldout", doc_ids=documents.ids, doc_texts=documents.texts,
                             queries=queries, qrels=qrels, instructions=instructions, source=spec,
@@ -142,7 +151,7 @@ def corpus_dataset(db, name: str) -> RetrievalDataset:
 
 def describe_corpus_sets(db) -> list[tuple[str, str]]:
     """(label, spec) of each corpus with queries held out of every run, for the Compare tab's list."""
-    trained, _ = trained_documents(db)
+    trained = trained_documents(db)
     choices = []
     for corpus in corpora.list_corpora(db):
         docs = [row[0] for row in db.execute(

@@ -12,6 +12,7 @@ import torch
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
+BARE_BASE_FILE = "bare_base.pt"
 BEST_FILE = "best.pt"  # the trainable weights of the best step by held-out nDCG@10
 
 
@@ -76,6 +77,24 @@ def save_best(out_dir, step: int, weights: dict) -> None:
     partial = folder / (BEST_FILE + ".partial")
     torch.save({"step": step, "weights": weights}, partial)
     os.replace(partial, folder / BEST_FILE)
+
+
+def save_bare_base(out_dir, score: float, weights: dict | None) -> None:
+    """The base model's held-out score with bare queries, and its weights when that beat it with instructions
+    (what ships if no step does better), so a resumed run decides as an uninterrupted one would."""
+    folder = checkpoint_dir(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / (BARE_BASE_FILE + ".partial")
+    torch.save({"score": score, "weights": weights}, partial)
+    os.replace(partial, folder / BARE_BASE_FILE)
+
+
+def read_bare_base(out_dir) -> tuple[float, dict | None] | None:
+    path = checkpoint_dir(out_dir) / BARE_BASE_FILE
+    if not path.exists():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return saved["score"], saved["weights"]
 
 
 def read_best(out_dir) -> tuple[int, dict] | None:

@@ -23,15 +23,17 @@ class Example:
     negative: str | None
     task_id: int | None = None
     document: str | None = None   # "corpus id:document id" of the positive, for examples grounded in a corpus
+    negative_document: str | None = None   # the same of the hard negative, when it is a passage of the corpus
 
 
 def load_examples(db, families: list[str] | None = None, languages: list[str] | None = None) -> list[Example]:
     """Accepted examples matching the filters (empty filter: everything), in id order. An example whose
     positive is a passage of a corpus (example_passages) carries that passage's document."""
     sql = ("SELECT e.id, e.family, e.language, e.instruction, e.query, e.positive, e.negative, e.task_id,"
-           " p.corpus_id, p.doc_id FROM examples e"
+           " p.corpus_id, p.doc_id, n.corpus_id, n.doc_id FROM examples e"
            " LEFT JOIN example_passages ep ON ep.example_id = e.id"
            " LEFT JOIN passages p ON p.id = ep.passage_id"
+           " LEFT JOIN passages n ON n.id = ep.negative_passage_id"
            " WHERE e.status = 'accepted'")
     params: list = []
     for column, values in (("e.family", families), ("e.language", languages)):
@@ -39,9 +41,18 @@ def load_examples(db, families: list[str] | None = None, languages: list[str] | 
             sql += f" AND {column} IN ({', '.join('?' for _ in values)})"
             params.extend(values)
     rows = db.execute(sql + " ORDER BY e.id", params).fetchall()
-    return [Example(row[0], row[1], row[2], row[3] or "", format_query(row[4], row[3]), row[5],
-                    row[6] if row[6] and row[6].strip() else None, row[7],
-                    f"{row[8]}:{row[9]}" if row[8] is not None else None) for row in rows]
+    examples = []
+    for row in rows:
+        negative = row[6] if row[6] and row[6].strip() else None
+        examples.append(Example(row[0], row[1], row[2], row[3] or "", format_query(row[4], row[3]), row[5], negative,
+                                row[7], f"{row[8]}:{row[9]}" if row[8] is not None else None,
+                                f"{row[10]}:{row[11]}" if row[10] is not None and negative else None))
+    return examples
+
+
+def trained_documents(examples: list[Example]) -> list[str]:
+    """The corpus documents ("corpus id:document id") whose passages these examples train on."""
+    return sorted({d for e in examples for d in (e.document, e.negative_document) if d is not None})
 
 
 def default_query_instruction(examples: list[Example]) -> str | None:

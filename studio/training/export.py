@@ -87,7 +87,7 @@ def outcome_lines(outcome: dict) -> list[str]:
 
 def model_card(base_model: str, pooling: str, config: dict, data_counts: dict, metrics: dict, instruction: str,
                outcome: dict | None = None) -> str:
-    shown_config = {k: v for k, v in config.items() if k not in ("heldout_ids", "train_ids")}
+    shown_config = {k: v for k, v in config.items() if k not in ("heldout_ids", "train_ids", "trained_documents")}
     if (outcome or {}).get("bare_queries"):
         use = ["queries = model.encode(['how do plants make food?'])",
                "documents = model.encode(['Photosynthesis turns light into chemical energy.'])",

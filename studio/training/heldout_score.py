@@ -57,10 +57,11 @@ class Scoreboard:
     def record(self, step: int, ndcg: float, model) -> bool:
         """Note the score after `step` steps; keep the weights when strictly better. True if kept."""
         self.curve[step] = ndcg
+        state = None
         if step == 0 and self.base_without_instructions is not None and self.base_without_instructions > ndcg:
-            self.base_weights = trainable_state(model)
+            self.base_weights = state = trainable_state(model)
         if self.best_step is None or ndcg > self.curve[self.best_step]:
-            self.best_step, self.best_weights = step, trainable_state(model)
+            self.best_step, self.best_weights = step, state if state is not None else trainable_state(model)
             return True
         return False
 

@@ -87,7 +87,7 @@ def without_leaks(train: list[Example], heldout: list[Example]) -> tuple[list[Ex
             left_out += 1
             continue
         if example.negative is not None and _text(example.negative) in held_positives:
-            example = replace(example, negative=None)
+            example = replace(example, negative=None, negative_document=None)
             dropped += 1
         kept.append(example)
     return kept, left_out, dropped

@@ -24,7 +24,7 @@ from studio.errors import StudioError
 from studio.training import checkpoint
 from studio.training.config import TrainConfig
 from studio.evaluation.heldout import heldout_dataset
-from studio.training.data import BatchPlan, data_counts, default_query_instruction, load_examples
+from studio.training.data import BatchPlan, data_counts, default_query_instruction, load_examples, trained_documents
 from studio.training.export import export_model, write_model_card
 from studio.training.heldout_score import Scoreboard, eval_steps, heldout_ndcg
 from studio.training.split import split_heldout, without_leaks
@@ -146,7 +146,8 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
     counts = data_counts(train_examples, heldout)
     instruction = config.query_instruction or default_query_instruction(train_examples)
     run_config = {**config.to_dict(), "query_instruction": instruction, "heldout_ids": [e.id for e in heldout],
-                  "train_ids": [e.id for e in train_examples], "split": split_line, "total_steps": total_steps,
+                  "train_ids": [e.id for e in train_examples], "trained_documents": trained_documents(train_examples),
+                  "split": split_line, "total_steps": total_steps,
                   "warmup_steps": warmup, "global_batch_size": plan.batch_size, "world_size": world,
                   "device": device.type}
     scored_steps = eval_steps(config.eval_every, total_steps, bool(heldout)) if is_main else set()
@@ -183,6 +184,9 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
             best = checkpoint.read_best(config.out_dir)
             if best:
                 scoreboard.best_step, scoreboard.best_weights = best
+            bare = checkpoint.read_bare_base(config.out_dir)
+            if bare:
+                scoreboard.base_without_instructions, scoreboard.base_weights = bare
 
     def score(step_done: int) -> None:
         if step_done not in scored_steps or step_done in scoreboard.curve:
@@ -196,6 +200,8 @@ def train(config: TrainConfig, db_path, job=None, resume: bool = False, log=prin
         run_rows.add_heldout_point(db, run_id, step_done, ndcg)
         if scoreboard.record(step_done, ndcg, model):
             checkpoint.save_best(config.out_dir, step_done, scoreboard.best_weights)
+        if step_done == 0 and scoreboard.base_without_instructions is not None:
+            checkpoint.save_bare_base(config.out_dir, scoreboard.base_without_instructions, scoreboard.base_weights)
         say(f"held-out nDCG@10 after step {step_done}: {ndcg:.4f}" + (" (the base model)" if step_done == 0 else ""))
 
     say(f"run {run_id}: {counts['train']} training examples, {counts['heldout']} held out ({split_line}); "

@@ -97,12 +97,6 @@ def keep_upload(file_path):
     return gr.update(value=str(target))
 
 
-def _dataset(db_path, spec, split):
-    if not spec:
-        raise StudioError("choose a dataset: a run's held-out set, a BEIR folder path or an uploaded zip")
-    return compare.cached_dataset(open_db(db_path), spec, (split or "test").strip())
-
-
 def start(db_path, model_a, instruction_a, none_a, model_b, instruction_b, none_b, spec, split):
     """Find stored evaluations of both models or start jobs for them; the timer takes it from there.
 
@@ -189,8 +183,9 @@ def generate_like(db_path, comparison, llm_state, n, k, per_passage, progress=gr
 def results(db_path, comparison, order):
     """Metrics table, bar chart, per-query table, the query picker and the summary line."""
     try:
-        a, b = compare.evaluations(open_db(db_path), comparison)
-        dataset = _dataset(db_path, comparison.spec, comparison.split)
+        db = open_db(db_path)
+        a, b = compare.evaluations(db, comparison)
+        dataset = compare.dataset_of(db, comparison)
     except StudioError as error:
         return (gr.update(), gr.update(), gr.update(), gr.update(), f"⚠️ {error}")
     metric_rows = compare.metrics_rows(a, b)
@@ -214,8 +209,13 @@ def results(db_path, comparison, order):
 def reorder(db_path, comparison, order):
     if not comparison or comparison.state != compare.READY:
         return gr.update()
-    a, b = compare.evaluations(open_db(db_path), comparison)
-    return compare.per_query_rows(a, b, _dataset(db_path, comparison.spec, comparison.split), order)
+    try:
+        db = open_db(db_path)
+        a, b = compare.evaluations(db, comparison)
+        return compare.per_query_rows(a, b, compare.dataset_of(db, comparison), order)
+    except StudioError as error:
+        gr.Warning(str(error))
+        return gr.update()
 
 
 def _short(model: str) -> str:
@@ -248,7 +248,7 @@ def search(db_path, state, query_id, typed, instruction, progress=gr.Progress())
         return "Press **Compare** first.", "", ""
     names = [side.model for side in state.sides]
     try:
-        dataset = _dataset(db_path, state.spec, state.split)
+        dataset = compare.dataset_of(open_db(db_path), state)
         text = (typed or "").strip()
         chosen_id = None
         if not text and query_id:
@@ -289,7 +289,7 @@ def projection(db_path, state, progress=gr.Progress()):
     if not state:
         return None, "Press **Compare** first."
     try:
-        dataset = _dataset(db_path, state.spec, state.split)
+        dataset = compare.dataset_of(open_db(db_path), state)
         sample = side_by_side.projection_sample(dataset)
         figure = make_subplots(rows=1, cols=2, subplot_titles=[f"{side.label} · {_short(side.model)}"
                                                                for side in state.sides])

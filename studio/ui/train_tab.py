@@ -150,7 +150,7 @@ def run_details(db_path, run_id):
     if run is None:
         return f"There is no run {int(run_id)}.", *hidden
     metrics = run_rows.metrics(db, run["id"])
-    config = {k: v for k, v in run["config"].items() if k not in ("heldout_ids", "train_ids")}
+    config = {k: v for k, v in run["config"].items() if k not in ("heldout_ids", "train_ids", "trained_documents")}
     config["heldout_examples"] = len(run["config"].get("heldout_ids", []))
     outcome = run.get("outcome") or {}
     summary = "\n\n".join([
