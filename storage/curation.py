@@ -372,7 +372,12 @@ def content_clash(db, content: str, norm: str, example_id: int | None = None) ->
 def delete(db, flt: ExampleFilter, who: str = "user") -> ActionResult:
     """Delete everything the filter matches; the whole rows are kept in history for undo."""
     columns = _all_columns(db)
-    row_json = "json_object(" + ", ".join(f"'{name}', e.{name}" for name in columns) + ")"
+    # the example's link to the corpus passage it was written from goes with it (and comes back on undo)
+    link = ("json((SELECT json_object('corpus_id', ep.corpus_id, 'passage_id', ep.passage_id, 'negative_passage_id',"
+            " ep.negative_passage_id, 'positive_score', ep.positive_score, 'negative_score', ep.negative_score)"
+            " FROM example_passages ep WHERE ep.example_id = e.id))")
+    row_json = ("json_object(" + ", ".join(f"'{name}', e.{name}" for name in columns)
+                + f", '{PASSAGE_LINK}', {link})")
     where, params = where_clause(flt)
     stamp = now()
     with transaction(db):
@@ -506,6 +511,9 @@ def undo_last(db, who: str = "user") -> ActionResult:
                                            f"{'s' if restored != 1 else ''})")
 
 
+PASSAGE_LINK = "passage_link"   # the example_passages row of a deleted example, in its history row
+
+
 def _before(name: str) -> str:
     return f"json_extract(h.before, '$.{name}')"
 
@@ -530,6 +538,14 @@ def _restore_deleted(db, aid: int, row_columns: list[str], text_columns: list[st
         f"INSERT INTO example_texts ({', '.join(text_columns)})"
         f" SELECT {', '.join(_before(name) for name in text_columns)}"
         " FROM temp.undo_ids u JOIN example_history h ON h.id = u.history_id ORDER BY u.id").rowcount
+    link = f"{PASSAGE_LINK}."
+    passage = "(SELECT id FROM passages WHERE id = {})"   # a passage removed since is no longer linked
+    db.execute(
+        "INSERT INTO example_passages (example_id, corpus_id, passage_id, negative_passage_id, positive_score,"
+        f" negative_score) SELECT u.id, {_before(link + 'corpus_id')}, {passage.format(_before(link + 'passage_id'))},"
+        f" {passage.format(_before(link + 'negative_passage_id'))}, {_before(link + 'positive_score')},"
+        f" {_before(link + 'negative_score')} FROM temp.undo_ids u JOIN example_history h ON h.id = u.history_id"
+        f" WHERE {_before(link + 'corpus_id')} IN (SELECT id FROM corpora)")
     db.execute("DROP TABLE temp.undo_ids")
     return restored
 

@@ -234,3 +234,18 @@ def test_a_run_on_grounded_examples_scores_a_sample_while_training_and_the_whole
     # while training, the held-out queries searched their positives, 4 other passages and the free texts
     sample = heldout_dataset(db, summary["run_id"], corpus_passages_sample=4)
     assert len([d for d in sample.doc_ids if d.startswith("p")]) == len({e.positive for e in held}) + 4
+
+
+def test_undoing_a_delete_brings_back_the_examples_link_to_its_passage(grounded):
+    db, corpus_id, passages, ids = grounded
+    before = {e.id: e.document for e in load_examples(db)}
+    db.execute("UPDATE example_passages SET negative_passage_id = ?, positive_score = 0.8 WHERE example_id = ?",
+               [passages[-1]["id"], ids[0]])
+    db.conn.commit()
+    curation.delete(db, curation.ExampleFilter(ids=(ids[0], ids[1])))
+    assert db.execute("SELECT COUNT(*) FROM example_passages WHERE example_id IN (?, ?)", ids[:2]).fetchone()[0] == 0
+    curation.undo_last(db)
+    assert {e.id: e.document for e in load_examples(db)} == before
+    row = db.execute("SELECT negative_passage_id, positive_score FROM example_passages WHERE example_id = ?",
+                     [ids[0]]).fetchone()
+    assert tuple(row) == (passages[-1]["id"], 0.8)
