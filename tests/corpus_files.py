@@ -44,3 +44,18 @@ def write_beir_corpus(path, documents: list[tuple[str, str, str]]):
     path.write_text("".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in documents),
                     encoding="utf-8")
     return path
+
+
+# Ten one-topic documents, for corpus tests that need passages a small model tells apart.
+TOPICS = {
+    "volcano": "volcano eruption sends lava and ash over the village while magma rises under the crater",
+    "chess": "chess opening strategy controls the centre with pawns and develops knights before bishops early",
+    "bread": "sourdough bread baking needs a lively starter long fermentation and a very hot oven",
+    "jazz": "jazz saxophone solo improvises over chord changes with swing rhythm and blue notes",
+    "taxes": "tax return deadline falls in april and late filing brings penalties and interest charges",
+    "marathon": "marathon training plan builds weekly mileage with long runs tempo runs and rest days",
+    "reef": "coral reef bleaching happens when warm water makes corals expel their colourful algae",
+    "bees": "honey bee colony has one queen thousands of workers and drones that live in the hive",
+    "castle": "medieval castle siege used catapults battering rams and starvation to break the walls",
+    "eclipse": "solar eclipse viewing needs special glasses because looking at the sun harms the eyes",
+}

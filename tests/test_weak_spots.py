@@ -21,23 +21,11 @@ from studio.errors import StudioError
 from studio.evaluation.runner import loaded_model
 from studio.generation.grounded import create_plan, load_plan, run_grounded
 from studio.jobs import JobContext
-from tests.corpus_files import write_beir_corpus
+from tests.corpus_files import TOPICS, write_beir_corpus
 from tests.fake_openai import fake  # noqa: F401 (a fixture)
 
 SECRET = "sk-weak-spots-secret-5"
 INSTRUCTION = "Given a question about a hobby or science topic, find the passage"
-TOPICS = {
-    "volcano": "volcano eruption sends lava and ash over the village while magma rises under the crater",
-    "chess": "chess opening strategy controls the centre with pawns and develops knights before bishops early",
-    "bread": "sourdough bread baking needs a lively starter long fermentation and a very hot oven",
-    "jazz": "jazz saxophone solo improvises over chord changes with swing rhythm and blue notes",
-    "taxes": "tax return deadline falls in april and late filing brings penalties and interest charges",
-    "marathon": "marathon training plan builds weekly mileage with long runs tempo runs and rest days",
-    "reef": "coral reef bleaching happens when warm water makes corals expel their colourful algae",
-    "bees": "honey bee colony has one queen thousands of workers and drones that live in the hive",
-    "castle": "medieval castle siege used catapults battering rams and starvation to break the walls",
-    "eclipse": "solar eclipse viewing needs special glasses because looking at the sun harms the eyes",
-}
 HELD_OUT = ("volcano", "chess", "bread", "reef")   # the set's queries
 # A loses nothing anywhere; B loses most on reef, then volcano, a little on chess, not on bread.
 SCORES_B = {"volcano": 0.2, "chess": 0.9, "bread": 1.0, "reef": 0.0}
