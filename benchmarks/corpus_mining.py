@@ -1,21 +1,23 @@
 """Mining hard negatives from a corpus with minilm: `mine --corpus`'s own path, end to end, in fp32 and bf16.
 
-    python benchmarks/corpus_mining.py [--passages 100000] [--queries 10000] [--words 200]
+    python benchmarks/corpus_mining.py [--passages 100000] [--queries 10000] [--words 200] [--rounds 3]
 
 Imports a synthetic corpus (benchmarks/corpus_import.py's documents, one passage each at the
 default chunk size of 200 words), stores `--queries` examples whose positives are passages and
-whose queries are 8 words of them, then runs the corpus mining job (window 10:50, ratio 0.95)
-twice on the same store: with the passages encoded in fp32, then in bf16 autocast (the default on
-a CPU with native bf16, studio.embedding.precision), the first run's negatives undone in between
-so that both mine the same examples. Each run encodes the passages afresh (each precision has its
-own cache file); its time is split into encoding the passages and the rest (linking, encoding the
-queries, exact search, writing the negatives). Also printed: how close the two runs' passage
-vectors are (cosine of each passage's pair) and how many examples got the same negative.
-Last line: `corpus mining bf16 vs fp32: R× faster (fp32 X min, bf16 Y min; passages alone R2×)`.
+whose queries are 8 words of them, then runs the corpus mining job (window 10:50, ratio 0.95) on
+the same store with the passages encoded in fp32 and in bf16 autocast (the default on a CPU with
+native bf16, studio.embedding.precision), once each per round, the order alternating between
+rounds (the machine's load drifts), each run's negatives undone after it so that every run mines
+the same examples. Each run encodes the passages afresh; its time is split into encoding the
+passages and the rest (linking, encoding the queries, exact search, writing the negatives). Also
+printed: how close the passage vectors of the two precisions are (cosine of each passage's pair)
+and how many examples got the same negative.
+Last line: `corpus mining bf16 vs fp32: R× faster, median of N round(s) (...); passages alone R2× (...)`.
 """
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--words", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="fp32 and bf16 runs each, in alternating order")
     args = parser.parse_args()
     print(f"this CPU computes bf16 natively: {'yes' if cpu_has_bf16() else 'no (bf16 is emulated, expect it slower)'}")
     with tempfile.TemporaryDirectory() as folder:
@@ -98,24 +101,34 @@ def main() -> None:
         insert_examples(db, rows, background=False)
         print(f"corpus of {len(passages)} passages and {args.queries} examples ready", flush=True)
         key = warmed_model_key([passage["text"] for passage in passages])
-        runs = {}
-        for precision in ("fp32", "bf16"):
-            print(f"[{precision}]", flush=True)
-            stats, total, encoding = mine(folder / "studio.db", precision)
-            runs[precision] = (stats, total, encoding, negatives(db))
-            print(f"corpus mining ({precision}): {args.queries} queries over {len(passages)} passages in {total:.1f} min "
-                  f"(passages {encoding:.1f} min, queries and writes {total - encoding:.1f} min)", flush=True)
-            if precision == "fp32":
-                curation.undo_last(db, who="benchmark")   # the bf16 run mines the same examples again
+        rounds: list[dict[str, tuple[float, float]]] = []
+        mined_by: dict[str, dict] = {}
+        for round_ in range(args.rounds):
+            order = ("fp32", "bf16") if round_ % 2 == 0 else ("bf16", "fp32")   # alternate against drifting load
+            times = {}
+            for precision in order:
+                print(f"[round {round_ + 1}, {precision}]", flush=True)
+                cache_path(key, fingerprint(corpus, precision)).unlink(missing_ok=True)   # encode afresh
+                _, total, encoding = mine(folder / "studio.db", precision)
+                times[precision] = (total, encoding)
+                mined_by[precision] = negatives(db)
+                print(f"corpus mining ({precision}): {args.queries} queries over {len(passages)} passages in "
+                      f"{total:.1f} min (passages {encoding:.1f} min, queries and writes {total - encoding:.1f} min)",
+                      flush=True)
+                curation.undo_last(db, who="benchmark")   # the next run mines the same examples again
+            rounds.append(times)
         fp32, bf16 = (np.load(cache_path(key, fingerprint(corpus, p))) for p in ("fp32", "bf16"))
         cosines = np.sum(fp32 * bf16, axis=1)
-        same = sum(a == b for a, b in zip(runs["fp32"][3].values(), runs["bf16"][3].values()) if a is not None)
-        mined = sum(a is not None for a in runs["fp32"][3].values())
+        same = sum(a == b for a, b in zip(mined_by["fp32"].values(), mined_by["bf16"].values()) if a is not None)
+        mined = sum(a is not None for a in mined_by["fp32"].values())
         print(f"passage vectors, bf16 against fp32: cosine mean {cosines.mean():.5f}, min {cosines.min():.5f}; "
-              f"same negative for {same} of the {mined} examples fp32 gave one")
-        (_, fp32_total, fp32_encoding, _), (_, bf16_total, bf16_encoding, _) = runs["fp32"], runs["bf16"]
-        print(f"corpus mining bf16 vs fp32: {fp32_total / bf16_total:.2f}× faster (fp32 {fp32_total:.1f} min, "
-              f"bf16 {bf16_total:.1f} min; passages alone {fp32_encoding / max(bf16_encoding, 1e-9):.2f}×)")
+              f"same negative for {same} of the {mined} examples fp32 gave one (each is drawn at random from "
+              "the candidates under the ratio, so any change among them changes the draw)")
+        totals = [times["fp32"][0] / times["bf16"][0] for times in rounds]
+        encodings = [times["fp32"][1] / max(times["bf16"][1], 1e-9) for times in rounds]
+        print(f"corpus mining bf16 vs fp32: {statistics.median(totals):.2f}× faster, median of {len(rounds)} round(s) "
+              f"({', '.join(f'{ratio:.2f}' for ratio in totals)}); passages alone "
+              f"{statistics.median(encodings):.2f}× ({', '.join(f'{ratio:.2f}' for ratio in encodings)})")
 
 
 def warmed_model_key(texts: list[str]) -> str:
