@@ -4,6 +4,7 @@ import json
 
 from storage import corpora
 from storage.db import open_db
+from studio.embedding.precision import HELP as PRECISION_HELP, PRECISIONS
 from studio.errors import StudioError
 
 
@@ -90,6 +91,7 @@ def register_check(commands, parent) -> None:
     p.add_argument("--judge-model", default=None, help="the judge's LLM (default: STUDIO_LLM_MODEL)")
     p.add_argument("--base-url", default=None, help="the judge's endpoint (default: OPENAI_BASE_URL)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--job-id", type=int, default=None)
     p.set_defaults(func=run_check)
 
@@ -102,7 +104,7 @@ def run_check(args) -> int:
     settings = CheckSettings(corpus=args.corpus, model=args.model, consistency_k=args.consistency_k,
                              status=None if args.status == "all" else args.status, batch_size=args.batch_size,
                              judge=args.judge, judge_top=args.judge_top, judge_model=args.judge_model,
-                             judge_base_url=args.base_url)
+                             judge_base_url=args.base_url, precision=args.precision)
     settings.check()
     job = JobContext.for_command(db_path(args), args.job_id, "check", settings.as_args())
     print(summary(run_check_job(job, settings)))

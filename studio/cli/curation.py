@@ -2,6 +2,7 @@
 
 from storage.curation import FLAGS, ExampleFilter
 from storage.db import open_db
+from studio.embedding.precision import HELP as PRECISION_HELP, PRECISIONS
 from studio.errors import StudioError
 
 
@@ -79,6 +80,7 @@ def register(commands, parent) -> None:
     corpus.add_argument("--window", default="10:50", metavar="FROM:TO", help="rank window (default 10:50)")
     corpus.add_argument("--max-ratio", type=float, default=0.95,
                         help="a candidate scoring above this share of the positive's score is not a negative")
+    corpus.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.set_defaults(func=run_mine)
 
 
@@ -149,7 +151,7 @@ def run_mine_corpus(args) -> int:
     rank_from, rank_to = parse_window(args.window)
     settings = CorpusMiningSettings(corpus=args.corpus, model=args.model, rank_from=rank_from, rank_to=rank_to,
                                     max_ratio=args.max_ratio, status=_status(args.status), seed=args.seed,
-                                    batch_size=args.batch_size)
+                                    batch_size=args.batch_size, precision=args.precision)
     settings.check()
     job = JobContext.for_command(db_path(args), args.job_id, "mining", settings.as_args())
     print(summary(run_corpus_mining_job(job, settings)))

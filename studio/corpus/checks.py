@@ -20,6 +20,7 @@ from storage.db import now, transaction
 from studio.corpus.index import open_for_job
 from studio.curation.checks import expected_script, text_checks, word_count
 from studio.curation.quality import encode_queries_by_instruction
+from studio.embedding.precision import check_precision
 from studio.errors import StudioError
 
 CHUNK = 256
@@ -38,6 +39,7 @@ class CheckSettings:
     consistency_k: int = 20
     status: str | None = None   # None: every example that is not rejected
     batch_size: int = 64
+    precision: str = "auto"     # the passages' encoding: auto (bf16 where native), bf16 or fp32
     judge: bool = False
     judge_top: int = 5          # passages the judge grades per example (besides the positive and negative)
     judge_model: str | None = None      # the judge's LLM; None: STUDIO_LLM_MODEL (or the offline model)
@@ -51,6 +53,7 @@ class CheckSettings:
             raise StudioError("--consistency-k must be at least 1, e.g. 20")
         if self.judge_top < 1:
             raise StudioError("the judge must grade at least 1 retrieved passage")
+        check_precision(self.precision)
 
 
 def words(text: str) -> list[str]:

@@ -42,11 +42,13 @@ def corpus_named(db, name: str) -> dict:
     return found
 
 
-def fingerprint(corpus: dict) -> str:
-    """Names the corpus's cached vectors (the name evaluation on the corpus uses too)."""
+def fingerprint(corpus: dict, precision: str = "fp32") -> str:
+    """Names the corpus's cached vectors (in fp32, the name evaluation on the corpus uses too); vectors
+    encoded in bf16 are not those encoded in fp32."""
     from studio.evaluation.corpus_set import vectors_name
 
-    return vectors_name(corpus)
+    name = vectors_name(corpus)
+    return name if precision == "fp32" else f"{name}-{precision}"
 
 
 def _cache_key(model, model_name: str) -> str:
@@ -55,23 +57,26 @@ def _cache_key(model, model_name: str) -> str:
     return model_key(model_name, model.pooling, model.max_length)
 
 
-def is_cached(corpus: dict, model, model_name: str) -> bool:
+def is_cached(corpus: dict, model, model_name: str, precision: str = "fp32") -> bool:
     """Whether the corpus's vectors under this model are on disk already (loading them is then quick)."""
     from studio.evaluation.embedding_cache import cache_path
 
-    return cache_path(_cache_key(model, model_name), fingerprint(corpus)).exists()
+    return cache_path(_cache_key(model, model_name), fingerprint(corpus, precision)).exists()
 
 
 def load_index(db, corpus: dict, model, model_name: str, progress: Callable[[int, int], None] | None = None,
-               should_stop: Callable[[], bool] | None = None, batch_size: int = 64) -> CorpusIndex:
+               should_stop: Callable[[], bool] | None = None, batch_size: int = 64,
+               precision: str = "fp32") -> CorpusIndex:
+    """The corpus encoded by `model` in `precision` (bf16 or fp32; studio.embedding.precision chooses)."""
     from studio.evaluation.embedding_cache import document_embeddings
 
     rows = corpora.passages_of(db, corpus["id"], columns="id, doc_id, text")
     if not rows:
         raise StudioError(f"corpus '{corpus['name']}' has no passages")
     texts = [row["text"] for row in rows]
-    vectors = document_embeddings(model, _cache_key(model, model_name), fingerprint(corpus),
-                                  texts, progress=progress, should_stop=should_stop, batch_size=batch_size)
+    vectors = document_embeddings(model, _cache_key(model, model_name), fingerprint(corpus, precision), texts,
+                                  progress=progress, should_stop=should_stop, batch_size=batch_size,
+                                  precision=precision)
     ids = [row["id"] for row in rows]
     return CorpusIndex(corpus, ids, [row["doc_id"] for row in rows], texts, np.asarray(vectors),
                        {passage_id: row for row, passage_id in enumerate(ids)})
@@ -116,15 +121,18 @@ def examples_in(ids) -> tuple[str, list]:
 
 def open_for_job(job, settings, where: str) -> tuple[dict, object, CorpusIndex, list[dict]]:
     """What a corpus job (mining, checks) starts from: the corpus `settings.corpus`, the embedding model
-    `settings.model`, the corpus encoded by it, and the examples matching `where` (and `settings.status`)
-    linked to their passages."""
+    `settings.model`, the corpus encoded by it (in `settings.precision`, auto: bf16 where the hardware has
+    it), and the examples matching `where` (and `settings.status`) linked to their passages."""
+    from studio.embedding.precision import corpus_precision
     from studio.evaluation.runner import loaded_model
 
     corpus = corpus_named(job.db, settings.corpus)
     job.progress(0, None, f"loading model {settings.model}")
     model = loaded_model(settings.model)
-    index = load_index(job.db, corpus, model, settings.model, batch_size=settings.batch_size,
-                       progress=lambda done, total: job.progress(0, None, f"encoding passages {done}/{total}"))
+    precision = corpus_precision(settings.precision, model.device.type)
+    index = load_index(job.db, corpus, model, settings.model, batch_size=settings.batch_size, precision=precision,
+                       progress=lambda done, total: job.progress(
+                           0, None, f"encoding passages in {precision} {done}/{total}"))
     if settings.status:
         where, params = f"{where} AND e.status = ?", [settings.status]
     else:

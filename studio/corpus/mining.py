@@ -20,6 +20,7 @@ from storage import curation
 from storage.db import transaction
 from studio.corpus.index import open_for_job
 from studio.curation.quality import encode_queries_by_instruction
+from studio.embedding.precision import check_precision
 from studio.errors import StudioError
 
 CHUNK = 256   # queries scored and written per step (progress and cancel granularity)
@@ -35,6 +36,7 @@ class CorpusMiningSettings:
     status: str | None = None   # which examples get negatives; None: any not rejected
     seed: int = 0
     batch_size: int = 64
+    precision: str = "auto"     # the passages' encoding: auto (bf16 where native), bf16 or fp32
 
     def as_args(self) -> dict:
         return asdict(self)
@@ -44,6 +46,7 @@ class CorpusMiningSettings:
             raise StudioError("the rank window needs 1 <= from <= to, e.g. --window 10:50")
         if not 0 < self.max_ratio <= 1:
             raise StudioError("--max-ratio must be above 0 and at most 1, e.g. 0.95")
+        check_precision(self.precision)
 
 
 def parse_window(text: str) -> tuple[int, int]:

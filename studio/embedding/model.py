@@ -86,8 +86,13 @@ class EmbeddingModel(nn.Module):
         return self(self.tokenize(texts))
 
     @torch.no_grad()
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Normalised float32 embeddings of `texts`, as they are (no instruction added)."""
+    def encode(self, texts: list[str], batch_size: int = 32, precision: str | None = None) -> np.ndarray:
+        """Normalised float32 embeddings of `texts`, as they are (no instruction added).
+
+        `precision` None computes as evaluation does (bf16 autocast on CUDA, fp32 elsewhere); "bf16"
+        autocasts to bfloat16 on any device, "fp32" never (studio.embedding.precision chooses)."""
+        if precision not in (None, "bf16", "fp32"):
+            raise StudioError(f"unknown precision {precision!r}: use bf16 or fp32")
         texts = list(texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
@@ -97,11 +102,12 @@ class EmbeddingModel(nn.Module):
         # Longest first, so that each batch pads to similar lengths.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         device = self.device
+        bf16 = device.type == "cuda" if precision is None else precision == "bf16"
         try:
             for start in range(0, len(order), batch_size):
                 index = order[start:start + batch_size]
                 features = self.tokenize([texts[i] for i in index])
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     embeddings = self(features)
                 out[index] = embeddings.float().cpu().numpy()
         finally:
@@ -111,8 +117,8 @@ class EmbeddingModel(nn.Module):
     def encode_queries(self, texts: list[str], instruction: str | None = None, batch_size: int = 32) -> np.ndarray:
         return self.encode([format_query(text, instruction) for text in texts], batch_size=batch_size)
 
-    def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        return self.encode(list(texts), batch_size=batch_size)
+    def encode_documents(self, texts: list[str], batch_size: int = 32, precision: str | None = None) -> np.ndarray:
+        return self.encode(list(texts), batch_size=batch_size, precision=precision)
 
 
 def _transformer_folder(folder: Path) -> Path:

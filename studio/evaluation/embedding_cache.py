@@ -61,8 +61,12 @@ def cache_path(model_key_: str, corpus_fingerprint: str) -> Path:
 
 def document_embeddings(model, key: str, corpus_fingerprint: str, texts: list[str],
                         progress: Callable[[int, int], None] | None = None,
-                        should_stop: Callable[[], bool] | None = None, batch_size: int = 64) -> np.ndarray:
-    """The corpus's embeddings (n_docs × dim, read-only memory map): from the cache, or encoded now."""
+                        should_stop: Callable[[], bool] | None = None, batch_size: int = 64,
+                        precision: str | None = None) -> np.ndarray:
+    """The corpus's embeddings (n_docs × dim, read-only memory map): from the cache, or encoded now.
+
+    `precision` (bf16 or fp32; None: the model's default, as evaluation encodes) is passed to the
+    model; a caller choosing one makes it part of `corpus_fingerprint`, so the file says how it was made."""
     path = cache_path(key, corpus_fingerprint)
     if path.exists():
         cached = np.load(path, mmap_mode="r")
@@ -74,13 +78,14 @@ def document_embeddings(model, key: str, corpus_fingerprint: str, texts: list[st
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
     # Longest first, globally: batches hold texts of similar length, so little padding is encoded.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    options = {"precision": precision} if precision else {}
     out = None
     try:
         for start in range(0, len(order), ENCODE_CHUNK):
             if should_stop and should_stop():
                 raise EncodingCancelled()
             positions = order[start:start + ENCODE_CHUNK]
-            vectors = np.asarray(model.encode_documents([texts[i] for i in positions], batch_size=batch_size),
+            vectors = np.asarray(model.encode_documents([texts[i] for i in positions], batch_size=batch_size, **options),
                                  dtype=np.float32)
             if out is None:
                 out = open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(texts), vectors.shape[1]))
