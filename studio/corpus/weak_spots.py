@@ -33,6 +33,7 @@ from storage import evaluations as evaluation_rows
 from studio.corpus.index import CorpusIndex, corpus_named, is_cached, load_index
 from studio.errors import StudioError
 from studio.evaluation.corpus_set import CORPUS_PREFIX
+from studio.evaluation.corpus_set import links as stored_links
 
 METRIC = "ndcg_at_10"
 HELDOUT_PREFIX = "heldout:"
@@ -147,9 +148,8 @@ def _example_ids(evaluation: dict) -> list[int]:
 
 def links(db, example_ids) -> dict[int, tuple[int, int]]:
     """example id → (corpus id, passage id) of its positive: the stored link, else a passage with its exact text."""
-    found = {row[0]: (row[1], row[2]) for row in db.execute(
-        "SELECT example_id, corpus_id, passage_id FROM example_passages WHERE passage_id IS NOT NULL"
-        " AND example_id IN (SELECT value FROM json_each(?))", [_json(example_ids)])}
+    found = {example_id: (link["corpus_id"], link["passage_id"])
+             for example_id, link in stored_links(db, example_ids).items()}
     missing = [example_id for example_id in example_ids if example_id not in found]
     corpus_ids = [row["id"] for row in corpora.list_corpora(db)]
     if missing and corpus_ids:

@@ -39,11 +39,6 @@ def corpus_of(spec: str) -> str | None:
     return name
 
 
-def passage_id(doc_id: str) -> int | None:
-    """The passage a document id `p<id>` stands for (None for other documents)."""
-    return int(doc_id[1:]) if doc_id.startswith("p") and doc_id[1:].isdigit() else None
-
-
 class Documents:
     """The documents of a dataset being built: passages first (ids p<id>), then any other text (d<n>),
     each distinct text (stripped) once."""
@@ -94,7 +89,7 @@ def corpus_passages(db, corpus_ids, sample: int | None = None, keep=(), seed: st
     return [row for row in rows if row["id"] in chosen]
 
 
-def trained_documents(db) -> set[tuple[int, str]]:
+def documents_trained_on(db) -> set[tuple[int, str]]:
     """(corpus id, document id) of every passage any run trained on, as a positive or a hard negative.
 
     A run records them as it splits (`trained_documents`), so deleting its examples later forgets
@@ -117,6 +112,14 @@ def trained_documents(db) -> set[tuple[int, str]]:
     return documents
 
 
+def _accepted_queries(db, corpus_id: int) -> list[dict]:
+    """The accepted examples written from a passage of the corpus: id, instruction, query, passage_id, doc_id."""
+    return list(db.query(
+        "SELECT e.id, e.instruction, e.query, ep.passage_id, p.doc_id FROM examples e"
+        " JOIN example_passages ep ON ep.example_id = e.id JOIN passages p ON p.id = ep.passage_id"
+        " WHERE e.status = 'accepted' AND ep.corpus_id = ? ORDER BY e.id", [corpus_id]))
+
+
 def corpus_dataset(db, name: str) -> RetrievalDataset:
     """`corpus:NAME`: the accepted queries of corpus NAME whose document no run trained on, searched
     among all its passages."""
@@ -124,11 +127,8 @@ def corpus_dataset(db, name: str) -> RetrievalDataset:
     if corpus is None:
         known = ", ".join(row["name"] for row in corpora.list_corpora(db)) or "none yet"
         raise StudioError(f"there is no corpus named '{name}' (corpora: {known}); add one with `corpus add PATH`")
-    trained = trained_documents(db)
-    rows = list(db.query(
-        "SELECT e.id, e.instruction, e.query, ep.passage_id, p.doc_id FROM examples e"
-        " JOIN example_passages ep ON ep.example_id = e.id JOIN passages p ON p.id = ep.passage_id"
-        " WHERE e.status = 'accepted' AND ep.corpus_id = ? ORDER BY e.id", [corpus["id"]]))
+    trained = documents_trained_on(db)
+    rows = _accepted_queries(db, corpus["id"])
     held = [row for row in rows if (corpus["id"], row["doc_id"]) not in trained]
     if not held:
         why = (f"all {len(rows)} of its accepted queries belong to documents a run trained on" if rows else
@@ -146,19 +146,15 @@ def corpus_dataset(db, name: str) -> RetrievalDataset:
     spec = CORPUS_PREFIX + name
     return RetrievalDataset(name=spec, split="heldout", doc_ids=documents.ids, doc_texts=documents.texts,
                             queries=queries, qrels=qrels, instructions=instructions, source=spec,
-                            warnings=warnings, cache_name=vectors_name(corpus) if not documents.extra else "")
+                            warnings=warnings, cache_name=vectors_name(corpus))
 
 
 def describe_corpus_sets(db) -> list[tuple[str, str]]:
     """(label, spec) of each corpus with queries held out of every run, for the Compare tab's list."""
-    trained = trained_documents(db)
+    trained = documents_trained_on(db)
     choices = []
     for corpus in corpora.list_corpora(db):
-        docs = [row[0] for row in db.execute(
-            "SELECT p.doc_id FROM examples e JOIN example_passages ep ON ep.example_id = e.id"
-            " JOIN passages p ON p.id = ep.passage_id WHERE e.status = 'accepted' AND ep.corpus_id = ?",
-            [corpus["id"]]).fetchall()]
-        count = sum((corpus["id"], doc) not in trained for doc in docs)
+        count = sum((corpus["id"], row["doc_id"]) not in trained for row in _accepted_queries(db, corpus["id"]))
         if count:
             choices.append((f"queries of corpus {corpus['name']} held out of every run ({count} queries, "
                             f"{corpus['passages']} passages)", CORPUS_PREFIX + corpus["name"]))

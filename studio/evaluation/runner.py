@@ -248,6 +248,7 @@ def evaluate_run_heldout(db_path, run_id: int, include_base: bool = True, progre
     max_length = config.get("max_length")
     tuned = instructions.choose(run["out_dir"], dataset, trained_with_instructions=run_uses_instructions(
         config, json.loads(run.get("outcome") or "{}")))
+
     def said(whose: str) -> Progress | None:
         if progress is None:
             return None

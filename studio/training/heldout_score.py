@@ -87,7 +87,6 @@ class Scoreboard:
                 "kept_ndcg_at_10": self.base_without_instructions if bare else self.curve.get(kept_step),
                 "curve": [[step, self.curve[step]] for step in sorted(self.curve)]}
 
-
     def kept_weights(self, outcome: dict) -> dict | None:
         """The trainable weights of the step `outcome` exports (None: the model's weights as they are)."""
         return self.base_weights if outcome.get("bare_queries") else self.best_weights
