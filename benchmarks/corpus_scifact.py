@@ -26,8 +26,10 @@ of checkpoint. The stages are the studio's own commands, run one after another a
 
 Prints each stage's time and what it printed, how many examples each check removed, and last
 `corpus-scifact: nDCG@10 base B → X (LLM: NAME, N passages)`, B the base model as published
-(no instruction, measured here), X the trained model with the instruction; the line before it
-compares X with the base model given the same instruction.
+(no instruction, measured here), X the trained model as it ships: with the instruction, or without
+it when the run shipped the base weights with bare queries because, on its own held-out queries,
+the base model without an instruction beat every step; the line before it says which, and compares
+X with the base model given the same instruction.
 """
 
 import argparse
@@ -141,6 +143,7 @@ def main() -> None:
 def run(folder: Path, args) -> None:
     from storage import runs as run_rows
     from storage.db import open_db
+    from studio.evaluation.runner import run_uses_instructions
 
     env = {**os.environ, "STUDIO_DATA_DIR": str(folder), "GRADIO_ANALYTICS_ENABLED": "False"}
     db_path = folder / "studio.db"
@@ -184,6 +187,7 @@ def run(folder: Path, args) -> None:
           f"step {outcome.get('kept_step')} of {steps}"
           + (f" ({outcome['verdict']})" if outcome.get("verdict") else " (no held-out queries: the last step)"))
 
+    ships_instruction = run_uses_instructions(run_row.get("config") or {}, outcome)
     scores = {}
 
     def evaluations():
@@ -199,10 +203,16 @@ def run(folder: Path, args) -> None:
     stages.run("eval on SciFact test", evaluations)
     print("stage times: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.times)
           + f"; total {sum(seconds for _, seconds in stages.times) / 60:.1f} min")
-    x = scores["trained, instruction"]
-    print(f"with the same instruction: base {scores['base, instruction']:.4f} → {x:.4f} "
-          f"({x - scores['base, instruction']:+.4f}); published base {PUBLISHED_BASE}, measured here "
-          f"{scores['base, no instruction']:.4f}")
+    if ships_instruction:
+        x = scores["trained, instruction"]
+        print(f"with the same instruction: base {scores['base, instruction']:.4f} → {x:.4f} "
+              f"({x - scores['base, instruction']:+.4f}); published base {PUBLISHED_BASE}, measured here "
+              f"{scores['base, no instruction']:.4f}")
+    else:
+        x = scores["trained, no instruction"]
+        print("the run shipped the base weights with bare queries (on its held-out queries the base model without "
+              "an instruction beat every step): X is that model as shipped, without the instruction; "
+              f"published base {PUBLISHED_BASE}, measured here {scores['base, no instruction']:.4f}")
     print(f"corpus-scifact: nDCG@10 base {scores['base, no instruction']:.4f} → {x:.4f} "
           f"(LLM: {llm_name(db)}, {args.passages} passages)")
 

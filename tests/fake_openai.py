@@ -34,8 +34,11 @@ Replies
     prompt text (`hard_negative_document` → short-long, `misleading_label` → long-short, `S1`…`S3` →
     sts/bitext, `input` + `positive_document` → short-short/long-long). Every reply has fresh text (a
     running counter), so replies are never duplicates unless the "duplicate" fault asks for one.
-    A request whose schema or prompt names "queries" is grounded generation's: it gets {"queries": [...]}
-    with as many fresh queries as its prompt's "Write K different queries" asks for.
+    A request whose schema or prompt names "queries" is grounded generation's (a template asking for K
+    queries at once): it gets {"queries": [...]} with as many fresh queries as its prompt's "Write K
+    different queries" asks for. A prompt ending "that this passage answers. Reply with it only." (the
+    default template: one query per request) gets one fresh query as plain text ("malformed": a blank
+    reply).
     A request whose schema or prompt names "grades" is the corpus judge's: it gets {"grades": [...]}
     from `grader(prompt)` (default: 1 for every "[n]" passage line; tests replace it).
     A request naming none of those keys is a brainstorm request: it gets a JSON list of
@@ -298,6 +301,12 @@ class FakeOpenAI:
     def reply_content(self, body: dict, fault: str) -> tuple[str, str | None]:
         """(content, family) for a request that gets a 200 answer."""
         family = detect_family(body)
+        prompt = str(body["messages"][-1].get("content", ""))
+        if family is None and prompt.rstrip().endswith("that this passage answers. Reply with it only."):
+            if fault == "malformed":   # grounded generation, one query per request
+                return "   ", None
+            number = next(self._counter)
+            return f"query {number} {self._words(3, number)}", None
         if family is None and '"queries"' in json.dumps(body):   # grounded generation (studio.generation.grounded)
             if fault == "malformed":
                 return '{"queries": ["unterminated', None

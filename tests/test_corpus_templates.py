@@ -18,8 +18,9 @@ def test_a_template_with_an_unknown_or_missing_placeholder_is_refused_and_nothin
     before = templates.active(db, "generate")
     with pytest.raises(TemplateError, match="unknown placeholder secret"):
         templates.save(db, "generate", "{{ passage }} {{ k }} {{ secret }}")
-    with pytest.raises(TemplateError, match="must use {{ k }}"):
-        templates.save(db, "generate", "Write queries for {{ passage }}")
+    for body in ("Write queries for {{ passage }}", "Write {{ k }} queries of {{ query_type }} for {{ passage }}"):
+        with pytest.raises(TemplateError, match="must use either {{ query_type }}"):
+            templates.save(db, "generate", body)
     with pytest.raises(TemplateError, match="attribute and item access"):
         templates.save(db, "judge", "{{ query.__class__ }} {{ passages }}")
     assert templates.active(db, "generate") == before and len(templates.history(db, "generate")) == 1
@@ -30,7 +31,7 @@ def test_preview_fills_in_a_real_passage_of_the_newest_corpus(db_path, tmp_path)
     assert templates.SAMPLE_TEXT in templates.preview(db, "generate", templates.default_body("generate"))
     add_corpus(db, write_beir_corpus(tmp_path / "c.jsonl", [("a", "Glaciers", "Glaciers carve valleys slowly.")]))
     text = templates.preview(db, "generate", templates.default_body("generate"))
-    assert "Glaciers carve valleys slowly." in text and 'from the document "Glaciers"' in text
+    assert "Glaciers carve valleys slowly." in text and "Title: Glaciers" in text and "Write a question" in text
     assert "[1] (Glaciers) Glaciers carve valleys slowly." in templates.preview(db, "judge",
                                                                               templates.default_body("judge"))
 
@@ -63,3 +64,16 @@ def test_the_templates_tab_section_previews_saves_and_refuses(studio_client):
                                              api_name="/corpus_template_save")
     assert message == "Saved version 2: new jobs use it."
     assert [row[:4] for row in history["data"]][0] == [2, "✓", "user", "shorter"]
+
+
+def test_an_untouched_bundled_default_follows_the_bundled_file_and_an_edited_one_stays(db_path):
+    db = open_db(db_path)
+    first = templates.active(db, "generate")
+    # As if the database had stored an older bundled default (asking for K queries as JSON).
+    older = "{{ passage }}\nWrite {{ k }} different queries as JSON {\"queries\": [...]}."
+    db.execute("UPDATE template_versions SET body = ? WHERE id = ?", [older, first["id"]])
+    now_active = templates.active(db, "generate")
+    assert now_active["body"] == templates.default_body("generate") and now_active["version"] == 2
+    assert now_active["source"] == "default" and templates.history(db, "generate")[-1]["body"] == older
+    edited = templates.save(db, "generate", older)
+    assert templates.active(db, "generate")["id"] == edited["id"]

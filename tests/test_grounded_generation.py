@@ -20,7 +20,8 @@ from studio.corpus.importer import add_corpus
 from studio.errors import StudioError
 from studio.generation.generation_jobs import launch_resume
 from studio.generation.grounded import (create_plan, finished_items, launch_grounded, parse_query_types,
-                                        run_grounded, sample_passages)
+                                        read_query, run_grounded, sample_passages)
+from studio.generation.replies import ReplyError
 from studio.jobs import JobContext
 from tests.corpus_files import write_beir_corpus
 from tests.fake_openai import fake  # noqa: F401 (a fixture)
@@ -79,9 +80,13 @@ def test_k_queries_per_passage_with_the_passage_verbatim_as_positive(corpus_db, 
         assert row["positive"] == passages[row["passage_id"]]["text"] == passages[placeholders["passage_id"]]["text"]
         assert row["instruction"] == "Given a sea question, find the answer" and row["source"] == "grounded"
         assert placeholders["query_type"] in ("a question", "a keyword search") and row["negative"] is None
+    # The default template asks for one query per request, of the type drawn for it, in plain text.
     prompts = [r.body["messages"][0]["content"] for r in fake.chat_requests()]
-    assert all("Write 3 different queries" in p and "Given a sea question" in p for p in prompts)
-    assert any(passages[pid]["text"] in p for p in prompts for pid in plan.passage_ids)
+    assert len(prompts) == 12 and all("response_format" not in r.body for r in fake.chat_requests())
+    asked = Counter(p.rsplit("Write ", 1)[1].split(" in English")[0] for p in prompts)
+    assert asked == Counter(json.loads(row["placeholders"])["query_type"] for row in rows)
+    for pid in plan.passage_ids:
+        assert sum(passages[pid]["text"] in p and f"Title: {passages[pid]['title']}" in p for p in prompts) == 3
     assert job_rows.get_job(corpus_db, job.job_id)["state"] == "done"
 
 
@@ -102,10 +107,43 @@ def test_an_invalid_reply_is_asked_again_once_then_recorded_as_failed(corpus_db,
     settings = fake.settings(api_key=SECRET)
     job = JobContext.create(db_path, "generate", {"corpus": "sea"})
     plan = create_plan(corpus_db, job.job_id, "sea", 2, 2, settings, instruction="Find it", seed=2)
+    # Two passages, two queries each, asked one by one: the first query's reply is blank twice (it fails),
+    # the second's once (asked again, it is used); the second passage's replies are all good.
     fake.script("malformed", "malformed", "malformed")
     stats = run_grounded(db_path, job, plan, settings, concurrency=1)
-    assert (stats["done"], stats["failed"], stats["inserted"]) == (2, 1, 2)
-    assert corpus_db.execute("SELECT COUNT(*) FROM generation_failures").fetchone()[0] == 1
+    assert (stats["done"], stats["failed"], stats["inserted"]) == (2, 1, 3)
+    assert corpus_db.execute("SELECT reason FROM generation_failures").fetchall() == [("empty reply",)]
+    assert len(fake.chat_requests()) == 6
+
+
+def test_a_passage_whose_every_reply_is_unusable_is_recorded_as_failed(corpus_db, db_path, fake):
+    settings = fake.settings(api_key=SECRET)
+    job = JobContext.create(db_path, "generate", {"corpus": "sea"})
+    plan = create_plan(corpus_db, job.job_id, "sea", 1, 2, settings, instruction="Find it", seed=2)
+    fake.script(*["malformed"] * 4)
+    stats = run_grounded(db_path, job, plan, settings, concurrency=1)
+    assert (stats["done"], stats["failed"], stats["inserted"]) == (1, 2, 0)
+    assert corpus_db.execute("SELECT outcome, examples FROM grounded_items").fetchall() == [("failed", 0)]
+    assert finished_items(corpus_db, plan.id) == {0}
+
+
+@pytest.mark.parametrize("reply, query", [
+    ("1. What is X?", "What is X?"),
+    ('A user of this collection would type: "Mechanical modulation of receptors"', "Mechanical modulation of receptors"),
+    ("Query: vitamin d bone", "vitamin d bone"),
+    ("Vitamin D: effects on bone", "Vitamin D: effects on bone"),
+    ("Here is a claim:\nAspirin lowers the risk of stroke.", "Aspirin lowers the risk of stroke."),
+    ('"Beta interferon controls West Nile virus"\nIt does so in mice.', "Beta interferon controls West Nile virus"),
+    ('{"query": "a JSON reply is read too"}', "a JSON reply is read too"),
+])
+def test_a_plain_text_reply_is_read_as_its_query(reply, query):
+    assert read_query(reply, "a claim to check") == query
+
+
+@pytest.mark.parametrize("reply, reason", [("  \n ", "empty reply"), ("A claim to check.", "repeats the query type")])
+def test_a_reply_without_a_query_is_refused(reply, reason):
+    with pytest.raises(ReplyError, match=reason):
+        read_query(reply, "a claim to check")
 
 
 def test_killed_with_sigkill_then_resumed_loses_nothing_and_duplicates_nothing(corpus_db, db_path, fake, monkeypatch):

@@ -2,7 +2,8 @@
 family "corpus"), edited in the Templates tab like the six families'.
 
 Three templates, each with its placeholders (the defaults are in prompts/corpus.yaml):
-- generate: the queries of one passage (grounded generation);
+- generate: the queries of one passage (grounded generation): with {{ query_type }} one query per
+  request, read as plain text; with {{ k }} all of a passage's queries in one JSON reply;
 - brainstorm: the task a corpus serves, from a few of its passages;
 - judge: grades of retrieved passages for a query (`check --judge`).
 """
@@ -17,8 +18,8 @@ from studio.prompts.templates import TemplateError, _compile, render
 FAMILY = "corpus"
 # name → (kind, variant) in template_versions, the placeholders it may use, and those it must use.
 TEMPLATES = {
-    "generate": ("generate", "queries", {"task", "title", "passage", "k", "query_types", "language"},
-                 {"passage", "k"}),
+    "generate": ("generate", "queries", {"task", "title", "passage", "query_type", "k", "query_types", "language"},
+                 {"passage"}),
     "brainstorm": ("brainstorm", rows.BRAINSTORM_VARIANT, {"passages"}, {"passages"}),
     "judge": ("generate", "judge", {"query", "instruction", "passages", "count"}, {"query", "passages"}),
 }
@@ -37,8 +38,15 @@ def default_body(name: str) -> str:
 
 
 def _ensure(db, name: str) -> None:
+    """Store the bundled default when the database has none; an active version that is a bundled default
+    nobody edited follows the bundled file when that changes."""
     kind, variant, _, _ = _spec(name)
-    rows.ensure_defaults(db, FAMILY, kind, {variant: default_body(name)})
+    body = default_body(name)
+    rows.ensure_defaults(db, FAMILY, kind, {variant: body})
+    row = db.execute("SELECT source, body FROM template_versions WHERE family = ? AND kind = ? AND variant = ?"
+                     " AND active = 1", [FAMILY, kind, variant]).fetchone()
+    if row and row[0] == "default" and row[1].rstrip() != body.rstrip():
+        rows.store_version(db, FAMILY, kind, variant, body, "default", "the bundled default changed")
 
 
 def active(db, name: str) -> dict:
@@ -67,6 +75,14 @@ def validate(name: str, body: str) -> None:
     missing = sorted(needed - used)
     if missing:
         raise TemplateError(f"the {name} template must use {', '.join('{{ ' + m + ' }}' for m in missing)}")
+    if name == "generate" and len(used & {"query_type", "k"}) != 1:
+        raise TemplateError("the generate template must use either {{ query_type }} (one query per request) or "
+                            "{{ k }} (all of a passage's queries in one JSON reply), not both or neither")
+
+
+def one_query_per_request(body: str) -> bool:
+    """Whether a generate template asks for one query of {{ query_type }} (else K queries at once)."""
+    return "query_type" in _compile(body)[1]
 
 
 def save(db, name: str, body: str, note: str | None = None) -> dict:
@@ -95,7 +111,8 @@ def preview(db, name: str, body: str) -> str:
     numbered = f"[1] ({passage['title']}) {' '.join(passage['text'].split())}"
     values = {
         "generate": {"task": "Given a question, retrieve the passage that answers it", "title": passage["title"],
-                     "passage": passage["text"], "k": 2, "query_types": "1. a question\n2. a keyword search",
+                     "passage": passage["text"], "query_type": "a question", "k": 2,
+                     "query_types": "1. a question\n2. a keyword search",
                      "language": "English"},
         "brainstorm": {"passages": numbered},
         "judge": {"query": "why are there two tides a day", "instruction": "Given a question, retrieve the answer",

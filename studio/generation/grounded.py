@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ DEFAULT_QUERY_TYPES = "a question:3, a keyword search:2, a claim to check:1, a h
 FAMILY = "short-long"     # a short query and the passage that answers it
 BRAINSTORM_PASSAGES = 5
 MAX_PER_PASSAGE = 20
+QUERY_MAX_TOKENS = 128   # one query: a capable LLM needs far fewer; a small one otherwise rambles on
 
 
 def parse_query_types(text: str) -> tuple[tuple[str, float], ...]:
@@ -217,12 +219,13 @@ def finished_items(db, plan_id: int) -> set[int]:
 class Outcome(TokenCount):
     item: int = 0
     rows: list | None = None
+    failures: int = 0          # replies still unusable after asking again (the last one's reason and text below)
     reason: str | None = None
     raw: str | None = None
 
 
 def read_queries(text: str, k: int) -> list[str]:
-    """The K queries of a reply; ReplyError when there are fewer usable ones."""
+    """The K queries of a JSON reply; ReplyError when there are fewer usable ones."""
     value = _load_json(text)
     if isinstance(value, dict):
         value = value.get("queries")
@@ -234,16 +237,102 @@ def read_queries(text: str, k: int) -> list[str]:
     return queries[:k]
 
 
+_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+# Labels small models put before the query; a query's own colon ("Vitamin D: effects on bone") is kept.
+_LABEL = re.compile(r"^(?:(?:search )?query|question|claim(?: to check)?|keywords?|keyword search|answer"
+                    r"|here(?:'s| is)[^:]{0,40}|[^:]{0,60}\bwould (?:type|search|ask)[^:]{0,20})\s*:\s*", re.I)
+_QUOTED_AFTER_COLON = re.compile(r":\s*[\"“](.+?)[\"”]?\s*$")
+
+
+def read_query(text: str, query_type: str) -> str:
+    """The query of a plain-text reply: its first line, without a list marker, a leading label
+    ("Query:", "A searcher would type:") or quotes; a JSON reply's "query" (or first string) is read
+    too. ReplyError when nothing is left, or when the reply only repeats the query type."""
+    text = (text or "").strip()
+    if text[:1] in "{[":
+        try:
+            value = _load_json(text)
+        except ReplyError:
+            value = None
+        if isinstance(value, dict):
+            value = value.get("query", next((v for v in value.values() if isinstance(v, str)), None))
+        elif isinstance(value, list):
+            value = next((v for v in value if isinstance(v, str)), None)
+        if isinstance(value, str):
+            text = value
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ReplyError("empty reply")
+    line = lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    quoted = _QUOTED_AFTER_COLON.search(line)
+    if quoted:
+        line = quoted.group(1)
+    line = _LABEL.sub("", _MARKER.sub("", line), count=1)
+    query = " ".join(line.strip().strip("\"“”'`").split())
+    if not query:
+        raise ReplyError("empty reply")
+    if _bare(query) == _bare(query_type):
+        raise ReplyError("the reply repeats the query type instead of writing a query")
+    return query
+
+
+def _bare(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+async def _ask_one(client, prompt: str, query_type: str, outcome: Outcome):
+    """One query of `query_type` (asked again once when the reply is unusable): (query, completion) or
+    (None, the last completion) with the reason in outcome.reason."""
+    completion = None
+    for _ in range(2):
+        completion = await client.chat(prompt, json_reply=False, max_tokens=QUERY_MAX_TOKENS)
+        outcome.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
+        try:
+            return read_query(completion.text, query_type), completion
+        except ReplyError as error:
+            outcome.reason, outcome.raw = str(error), completion.text
+    return None, completion
+
+
+def _rows(plan: GroundedPlan, passage: dict, template: dict, job_id: int, outcome: Outcome, found) -> list[dict]:
+    """The examples of one passage; `found`: (query, its type, its completion)."""
+    share = 1 / len(found)   # the item's tokens and cost, spread over its examples
+    cost = outcome.known_cost
+    return [{"family": FAMILY, "language": plan.language, "instruction": plan.instruction,
+             "query": query, "positive": passage["text"], "negative": None, "task_id": plan.task_id,
+             "placeholders": {"query_type": kind, "passage_id": passage["id"], "language": plan.language},
+             "model": completion.model, "raw_response": completion.text, "job_id": job_id,
+             "source": "grounded", "template_version_id": template["id"],
+             "prompt_tokens": round(outcome.prompt_tokens * share),
+             "completion_tokens": round(outcome.completion_tokens * share),
+             "cost": cost * share if cost is not None else None}
+            for query, kind, completion in found]
+
+
 async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, template: dict, job_id: int) -> Outcome:
-    """One passage's K queries (`template`: the active generate template's row)."""
+    """One passage's K queries (`template`: the active generate template's row): one request per
+    query when the template uses {{ query_type }}, else one request for all K."""
     types = plan.types_of(item)
-    lines = "\n".join(f"{n}. {name}" for n, name in enumerate(types, start=1))
-    prompt = render(template["body"], {"task": plan.instruction, "title": passage["title"], "passage": passage["text"],
-                               "k": plan.per_passage, "query_types": lines, "language": plan.language})
+    values = {"task": plan.instruction, "title": passage["title"], "passage": passage["text"],
+              "k": plan.per_passage, "language": plan.language,
+              "query_types": "\n".join(f"{n}. {name}" for n, name in enumerate(types, start=1))}
+    outcome = Outcome(item=item)
+    if corpus_templates.one_query_per_request(template["body"]):
+        found = []
+        for kind in types:
+            query, completion = await _ask_one(client, render(template["body"], {**values, "query_type": kind}),
+                                               kind, outcome)
+            if query is not None:
+                found.append((query, kind, completion))
+            else:
+                outcome.failures += 1
+        if found:
+            outcome.rows = _rows(plan, passage, template, job_id, outcome, found)
+        return outcome
+    prompt = render(template["body"], values)
     schema = {"type": "object", "properties": {"queries": {
         "type": "array", "items": {"type": "string"}, "minItems": plan.per_passage, "maxItems": plan.per_passage}},
         "required": ["queries"], "additionalProperties": False}
-    outcome = Outcome(item=item)
     for _ in range(2):
         completion = await client.chat(prompt, schema=schema)
         outcome.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
@@ -252,19 +341,11 @@ async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, te
         except ReplyError as error:
             outcome.reason, outcome.raw = str(error), completion.text
             continue
-        share = 1 / len(queries)   # the item's tokens and cost, spread over its examples
-        cost = outcome.known_cost
-        outcome.rows = [{"family": FAMILY, "language": plan.language, "instruction": plan.instruction,
-                         "query": query, "positive": passage["text"], "negative": None, "task_id": plan.task_id,
-                         "placeholders": {"query_type": kind, "passage_id": passage["id"], "language": plan.language},
-                         "model": completion.model, "raw_response": completion.text, "job_id": job_id,
-                         "source": "grounded", "template_version_id": template["id"],
-                         "prompt_tokens": round(outcome.prompt_tokens * share),
-                         "completion_tokens": round(outcome.completion_tokens * share),
-                         "cost": cost * share if cost is not None else None}
-                        for query, kind in zip(queries, types)]
+        outcome.rows = _rows(plan, passage, template, job_id, outcome, [(q, kind, completion)
+                                                                         for q, kind in zip(queries, types)])
         outcome.reason = outcome.raw = None
-        break
+        return outcome
+    outcome.failures = 1
     return outcome
 
 
@@ -274,8 +355,11 @@ STAT_NAMES = ("done", "inserted", "duplicates", "failed", "request_errors", "pro
 
 
 def record(db, plan: GroundedPlan, job_id: int, outcome: Outcome, stats: dict) -> None:
-    """Store one passage's examples (or its failure) and mark it finished, in one transaction."""
+    """Store one passage's examples and its unusable replies (the last one's reason and text stand for
+    them) and mark it finished, in one transaction. stats["failed"] counts unusable replies: one per
+    query asked alone, one per passage asked for all of its queries at once."""
     stamp = now()
+    inserted = []
     with transaction(db):
         if outcome.rows:
             ids = insert_examples(db, outcome.rows).row_ids
@@ -283,14 +367,14 @@ def record(db, plan: GroundedPlan, job_id: int, outcome: Outcome, stats: dict) -
             db.conn.executemany("INSERT OR REPLACE INTO example_passages (example_id, corpus_id, passage_id)"
                                 " VALUES (?, ?, ?)", [[i, plan.corpus_id, plan.passage_ids[outcome.item]]
                                                      for i in inserted])
-            kind = "inserted" if inserted else "duplicate"
             stats["inserted"] += len(inserted)
             stats["duplicates"] += len(ids) - len(inserted)
-        else:
-            kind, inserted = "failed", []
+        failures = outcome.failures if outcome.rows else max(1, outcome.failures)
+        if failures:
             db.execute("INSERT INTO generation_failures (job_id, task_id, family, reason, raw, created_at)"
                        " VALUES (?, ?, ?, ?, ?, ?)", [job_id, plan.task_id, FAMILY, outcome.reason, outcome.raw, stamp])
-            stats["failed"] += 1
+            stats["failed"] += failures
+        kind = "failed" if not outcome.rows else "inserted" if inserted else "duplicate"
         db.execute("INSERT INTO grounded_items (plan_id, item, job_id, outcome, examples, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?)", [plan.id, outcome.item, job_id, kind, len(inserted), stamp])
     stats["done"] += 1
@@ -305,7 +389,7 @@ def record(db, plan: GroundedPlan, job_id: int, outcome: Outcome, stats: dict) -
 def summary_line(plan: GroundedPlan, stats: dict) -> str:
     cost = f"${stats['cost']:.4f}" if stats["cost"] is not None else "cost unknown (no price for this model)"
     return (f"generated from corpus: {stats['inserted']} new examples from {stats['done']} of {plan.total} passages, "
-            f"{stats['duplicates']} duplicates skipped, {stats['failed']} failed, {stats['request_errors']} request "
+            f"{stats['duplicates']} duplicates skipped, {stats['failed']} unusable replies, {stats['request_errors']} request "
             f"errors; {stats['prompt_tokens'] + stats['completion_tokens']} tokens, {cost}")
 
 
