@@ -38,7 +38,7 @@ Replies
     queries at once): it gets {"queries": [...]} with as many fresh queries as its prompt's "Write K
     different queries" asks for. A prompt ending "that this passage answers. Reply with it only." (the
     default template: one query per request) gets one fresh query as plain text ("malformed": a blank
-    reply).
+    reply); one ending "Reply with the summary only." (the summary template) a fresh summary likewise.
     A request whose schema or prompt names "grades" is the corpus judge's: it gets {"grades": [...]}
     from `grader(prompt)` (default: 1 for every "[n]" passage line; tests replace it).
     A request naming none of those keys is a brainstorm request: it gets a JSON list of
@@ -302,6 +302,9 @@ class FakeOpenAI:
         """(content, family) for a request that gets a 200 answer."""
         family = detect_family(body)
         prompt = str(body["messages"][-1].get("content", ""))
+        if family is None and prompt.rstrip().endswith("Reply with the summary only."):   # grounded: summarise
+            number = next(self._counter)
+            return ("   " if fault == "malformed" else f"summary {number} {self._words(5, number)}"), None
         if family is None and prompt.rstrip().endswith("that this passage answers. Reply with it only."):
             if fault == "malformed":   # grounded generation, one query per request
                 return "   ", None

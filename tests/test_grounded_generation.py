@@ -20,7 +20,7 @@ from studio.corpus.importer import add_corpus
 from studio.errors import StudioError
 from studio.generation.generation_jobs import launch_resume
 from studio.generation.grounded import (create_plan, finished_items, launch_grounded, parse_query_types,
-                                        read_query, run_grounded, sample_passages)
+                                        load_plan, read_query, run_grounded, sample_passages)
 from studio.generation.replies import ReplyError
 from studio.jobs import JobContext
 from tests.corpus_files import write_beir_corpus
@@ -116,6 +116,36 @@ def test_an_invalid_reply_is_asked_again_once_then_recorded_as_failed(corpus_db,
     assert len(fake.chat_requests()) == 6
 
 
+def test_summarise_first_asks_each_passage_s_summary_and_writes_queries_from_it(corpus_db, db_path, fake):
+    settings = fake.settings(api_key=SECRET)
+    job = JobContext.create(db_path, "generate", {"corpus": "sea"})
+    plan = create_plan(corpus_db, job.job_id, "sea", 2, 2, settings, instruction="Find it", language="German",
+                       seed=4, summarise=True)
+    assert load_plan(corpus_db, plan.id).summarise
+    stats = run_grounded(db_path, job, plan, settings, concurrency=1)
+    assert (stats["inserted"], stats["failed"]) == (4, 0)
+    prompts = [r.body["messages"][0]["content"] for r in fake.chat_requests()]
+    # Per passage: its summary first (in English), then its two queries, written in German from both.
+    assert [p.rstrip().endswith("Reply with the summary only.") for p in prompts] == [True, False, False] * 2
+    summaries = {}
+    for row in _examples(corpus_db):
+        summary = json.loads(row["placeholders"])["summary"]
+        assert summary.startswith("summary ") and summaries.setdefault(row["passage_id"], summary) == summary
+    assert len(set(summaries.values())) == 2
+    for n in (1, 2, 4, 5):
+        assert "\nSummary: summary " in prompts[n] and "Write " in prompts[n] and " in German that" in prompts[n]
+
+
+def test_a_passage_whose_summary_stays_unusable_fails_without_asking_its_queries(corpus_db, db_path, fake):
+    settings = fake.settings(api_key=SECRET)
+    job = JobContext.create(db_path, "generate", {"corpus": "sea"})
+    plan = create_plan(corpus_db, job.job_id, "sea", 1, 3, settings, instruction="Find it", seed=4, summarise=True)
+    fake.script("malformed", "malformed")
+    stats = run_grounded(db_path, job, plan, settings, concurrency=1)
+    assert (stats["done"], stats["failed"], stats["inserted"]) == (1, 1, 0) and len(fake.chat_requests()) == 2
+    assert corpus_db.execute("SELECT reason FROM generation_failures").fetchall() == [("empty summary",)]
+
+
 def test_a_passage_whose_every_reply_is_unusable_is_recorded_as_failed(corpus_db, db_path, fake):
     settings = fake.settings(api_key=SECRET)
     job = JobContext.create(db_path, "generate", {"corpus": "sea"})
@@ -185,6 +215,11 @@ def test_cli_generates_from_a_corpus_and_refuses_bad_input(corpus_db, db_path, f
     run = cli("--corpus", "sea", "--passages", "3", "--per-passage", "2", "--instruction", "Find it")
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("generated from corpus: 6 new examples from 3 of 3 passages")
+    run = cli("--corpus", "sea", "--passages", "2", "--per-passage", "1", "--instruction", "Find it", "--summarise",
+              "--language", "German")
+    assert run.returncode == 0 and run.stdout.startswith("generated from corpus: 2 new examples"), run.stderr
+    assert corpus_db.execute("SELECT summarise, language FROM grounded_plans ORDER BY id DESC LIMIT 1"
+                             ).fetchone() == (1, "German")
     for args, reason in ((["--corpus", "nope", "--passages", "1", "--per-passage", "1"], "no corpus named 'nope'"),
                          (["--corpus", "sea", "--passages", "1"], "needs --passages N and --per-passage K"),
                          (["--corpus", "sea", "--passages", "99", "--per-passage", "1", "--instruction", "x"],

@@ -42,6 +42,9 @@ def register(commands, parent) -> None:
     grounded.add_argument("--query-types", default=None, metavar="LIST",
                           help="weighted query types, e.g. 'a question:3, a keyword search:2, a claim to check:1'")
     grounded.add_argument("--language", default="English", help="language of the queries (default English)")
+    grounded.add_argument("--summarise", action="store_true",
+                          help="summarise each passage first (in English) and write its queries from passage and "
+                               "summary: helps queries in other languages")
     weak = p.add_argument_group("more like the queries a model lost (the passages near theirs, from their corpus)")
     weak.add_argument("--like-weak", metavar="A_EVAL:B_EVAL",
                       help="two stored evaluations on a corpus's held-out queries: write queries for the passages "
@@ -211,7 +214,8 @@ def run_generate_grounded(args, path: str, db) -> int:
             plan = grounded.create_plan(db, job.job_id, args.corpus, args.passages, args.per_passage, settings,
                                         instruction=args.instruction, task_id=args.task_id,
                                         query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
-                                        language=args.language, seed=args.seed, passage_ids=passage_ids)
+                                        language=args.language, seed=args.seed, passage_ids=passage_ids,
+                                        summarise=args.summarise)
         except StudioError as error:
             job.fail(str(error))
             raise
@@ -252,7 +256,8 @@ def run_generate_like_weak(args, path: str, db, settings, concurrency: int) -> i
                                     instruction=args.instruction or (None if args.task_id else found.instruction),
                                     task_id=args.task_id,
                                     query_types=args.query_types or grounded.DEFAULT_QUERY_TYPES,
-                                    language=args.language, seed=args.seed, passage_ids=found.passage_ids)
+                                    language=args.language, seed=args.seed, passage_ids=found.passage_ids,
+                                    summarise=args.summarise)
     except EncodingCancelled:
         job.cancelled()
         print(f"cancelled while encoding corpus '{corpus['name']}' (job {job.job_id})")

@@ -1,9 +1,10 @@
 """The corpus features' prompt templates as stored, versioned templates (table template_versions,
 family "corpus"), edited in the Templates tab like the six families'.
 
-Three templates, each with its placeholders (the defaults are in prompts/corpus.yaml):
+Four templates, each with its placeholders (the defaults are in prompts/corpus.yaml):
 - generate: the queries of one passage (grounded generation): with {{ query_type }} one query per
   request, read as plain text; with {{ k }} all of a passage's queries in one JSON reply;
+- summary: a passage's summary, asked first when a grounded job summarises (then in {{ summary }});
 - brainstorm: the task a corpus serves, from a few of its passages;
 - judge: grades of retrieved passages for a query (`check --judge`).
 """
@@ -18,8 +19,9 @@ from studio.prompts.templates import TemplateError, _compile, render
 FAMILY = "corpus"
 # name → (kind, variant) in template_versions, the placeholders it may use, and those it must use.
 TEMPLATES = {
-    "generate": ("generate", "queries", {"task", "title", "passage", "query_type", "k", "query_types", "language"},
-                 {"passage"}),
+    "generate": ("generate", "queries", {"task", "title", "passage", "summary", "query_type", "k", "query_types",
+                                         "language"}, {"passage"}),
+    "summary": ("generate", "summary", {"title", "passage", "language"}, {"passage"}),
     "brainstorm": ("brainstorm", rows.BRAINSTORM_VARIANT, {"passages"}, {"passages"}),
     "judge": ("generate", "judge", {"query", "instruction", "passages", "count"}, {"query", "passages"}),
 }
@@ -111,9 +113,10 @@ def preview(db, name: str, body: str) -> str:
     numbered = f"[1] ({passage['title']}) {' '.join(passage['text'].split())}"
     values = {
         "generate": {"task": "Given a question, retrieve the passage that answers it", "title": passage["title"],
-                     "passage": passage["text"], "query_type": "a question", "k": 2,
+                     "passage": passage["text"], "summary": "", "query_type": "a question", "k": 2,
                      "query_types": "1. a question\n2. a keyword search",
                      "language": "English"},
+        "summary": {"title": passage["title"], "passage": passage["text"], "language": "English"},
         "brainstorm": {"passages": numbered},
         "judge": {"query": "why are there two tides a day", "instruction": "Given a question, retrieve the answer",
                   "passages": numbered, "count": 1},

@@ -4,7 +4,11 @@ Passages are sampled across documents (round robin over the documents in a seede
 document is over-represented), or given by id (`--passage-ids`; `--like-weak` gives the neighbours
 of the queries a model lost most on, studio.corpus.weak_spots). For each passage the LLM reads it
 and its title and writes K queries, each of a type drawn from a weighted list (a question, a
-keyword search, a claim to check, ...); every query becomes an example whose positive is the
+keyword search, a claim to check, ...): by default one request per query with a plain-text reply
+(small models write far better queries so than inside a JSON grammar), or all K in one JSON reply
+when the generate template uses {{ k }}. Optionally the passage is summarised first and the queries
+are written from passage and summary (summarise-then-ask, for queries in other languages). Every
+query becomes an example whose positive is the
 passage, verbatim, whose instruction is the task (typed, a task of the Tasks tab, or brainstormed
 by the LLM from five of the passages) and whose provenance is the passage (example_passages). The
 job works like the generation job (studio.generation.examples): a plan fixed at the start, each
@@ -39,6 +43,7 @@ FAMILY = "short-long"     # a short query and the passage that answers it
 BRAINSTORM_PASSAGES = 5
 MAX_PER_PASSAGE = 20
 QUERY_MAX_TOKENS = 128   # one query: a capable LLM needs far fewer; a small one otherwise rambles on
+SUMMARY_MAX_TOKENS = 256
 
 
 def parse_query_types(text: str) -> tuple[tuple[str, float], ...]:
@@ -70,6 +75,7 @@ class GroundedPlan:
     query_types: tuple
     language: str
     seed: int
+    summarise: bool = False    # ask each passage's summary first (the summary template), for {{ summary }}
 
     @property
     def total(self) -> int:
@@ -162,7 +168,7 @@ def check_per_passage(per_passage: int) -> None:
 def create_plan(db, job_id: int, corpus_name: str, passages: int | None, per_passage: int, settings: LLMSettings,
                 instruction: str | None = None, task_id: int | None = None,
                 query_types: str = DEFAULT_QUERY_TYPES, language: str = "English", seed: int | None = None,
-                passage_ids=None) -> GroundedPlan:
+                passage_ids=None, summarise: bool = False) -> GroundedPlan:
     """The job's plan: `passages` sampled across documents, or exactly the passages `passage_ids`."""
     from studio.corpus.index import corpus_named
 
@@ -186,22 +192,24 @@ def create_plan(db, job_id: int, corpus_name: str, passages: int | None, per_pas
         instruction = task["text"]
     instruction = (instruction or "").strip() or brainstorm_task(db, corpus["id"], settings, rng, among=chosen)
     passage_ids = tuple(chosen if chosen is not None else sample_passages(db, corpus["id"], passages, rng))
-    plan = GroundedPlan(job_id, corpus["id"], per_passage, passage_ids, instruction, task_id, types, language, seed)
+    plan = GroundedPlan(job_id, corpus["id"], per_passage, passage_ids, instruction, task_id, types, language, seed,
+                        bool(summarise))
     with transaction(db):
         db.execute("INSERT INTO grounded_plans (id, corpus_id, per_passage, passage_ids, instruction, task_id,"
-                   " query_types, language, seed, total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   " query_types, language, seed, total, summarise, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [plan.id, plan.corpus_id, per_passage, json.dumps(list(passage_ids)), instruction, task_id,
-                    json.dumps([list(t) for t in types]), language, seed, plan.total, now()])
+                    json.dumps([list(t) for t in types]), language, seed, plan.total, int(plan.summarise), now()])
     return plan
 
 
 def load_plan(db, plan_id: int) -> GroundedPlan | None:
     row = db.execute("SELECT id, corpus_id, per_passage, passage_ids, instruction, task_id, query_types, language,"
-                     " seed FROM grounded_plans WHERE id = ?", [plan_id]).fetchone()
+                     " seed, summarise FROM grounded_plans WHERE id = ?", [plan_id]).fetchone()
     if row is None:
         return None
     return GroundedPlan(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], row[5],
-                        tuple((name, weight) for name, weight in json.loads(row[6])), row[7], row[8])
+                        tuple((name, weight) for name, weight in json.loads(row[6])), row[7], row[8], bool(row[9]))
 
 
 def plan_of_job(db, job_id: int) -> GroundedPlan | None:
@@ -280,27 +288,37 @@ def _bare(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-async def _ask_one(client, prompt: str, query_type: str, outcome: Outcome):
-    """One query of `query_type` (asked again once when the reply is unusable): (query, completion) or
+def read_summary(text: str) -> str:
+    """A summary reply, its lines joined; ReplyError when it is empty."""
+    summary = " ".join((text or "").split())
+    if not summary:
+        raise ReplyError("empty summary")
+    return summary
+
+
+async def _ask_text(client, prompt: str, read, max_tokens: int, outcome: Outcome):
+    """A plain-text reply read by `read` (asked again once when it is unusable): (value, completion) or
     (None, the last completion) with the reason in outcome.reason."""
     completion = None
     for _ in range(2):
-        completion = await client.chat(prompt, json_reply=False, max_tokens=QUERY_MAX_TOKENS)
+        completion = await client.chat(prompt, json_reply=False, max_tokens=max_tokens)
         outcome.add_tokens(completion.prompt_tokens, completion.completion_tokens, completion.cost)
         try:
-            return read_query(completion.text, query_type), completion
+            return read(completion.text), completion
         except ReplyError as error:
             outcome.reason, outcome.raw = str(error), completion.text
     return None, completion
 
 
-def _rows(plan: GroundedPlan, passage: dict, template: dict, job_id: int, outcome: Outcome, found) -> list[dict]:
+def _rows(plan: GroundedPlan, passage: dict, template: dict, job_id: int, outcome: Outcome, found,
+          summary: str = "") -> list[dict]:
     """The examples of one passage; `found`: (query, its type, its completion)."""
     share = 1 / len(found)   # the item's tokens and cost, spread over its examples
     cost = outcome.known_cost
+    extra = {"summary": summary} if summary else {}
     return [{"family": FAMILY, "language": plan.language, "instruction": plan.instruction,
              "query": query, "positive": passage["text"], "negative": None, "task_id": plan.task_id,
-             "placeholders": {"query_type": kind, "passage_id": passage["id"], "language": plan.language},
+             "placeholders": {"query_type": kind, "passage_id": passage["id"], "language": plan.language, **extra},
              "model": completion.model, "raw_response": completion.text, "job_id": job_id,
              "source": "grounded", "template_version_id": template["id"],
              "prompt_tokens": round(outcome.prompt_tokens * share),
@@ -309,25 +327,34 @@ def _rows(plan: GroundedPlan, passage: dict, template: dict, job_id: int, outcom
             for query, kind, completion in found]
 
 
-async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, template: dict, job_id: int) -> Outcome:
+async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, template: dict, job_id: int,
+                        summary_template: dict | None = None) -> Outcome:
     """One passage's K queries (`template`: the active generate template's row): one request per
-    query when the template uses {{ query_type }}, else one request for all K."""
+    query when the template uses {{ query_type }}, else one request for all K; when the plan
+    summarises, the passage's summary is asked first (`summary_template`)."""
     types = plan.types_of(item)
-    values = {"task": plan.instruction, "title": passage["title"], "passage": passage["text"],
+    values = {"task": plan.instruction, "title": passage["title"], "passage": passage["text"], "summary": "",
               "k": plan.per_passage, "language": plan.language,
               "query_types": "\n".join(f"{n}. {name}" for n, name in enumerate(types, start=1))}
     outcome = Outcome(item=item)
+    if plan.summarise:
+        prompt = render(summary_template["body"], {name: values[name] for name in ("title", "passage", "language")})
+        values["summary"], _ = await _ask_text(client, prompt, read_summary, SUMMARY_MAX_TOKENS, outcome)
+        if values["summary"] is None:
+            outcome.failures = 1
+            return outcome
     if corpus_templates.one_query_per_request(template["body"]):
         found = []
         for kind in types:
-            query, completion = await _ask_one(client, render(template["body"], {**values, "query_type": kind}),
-                                               kind, outcome)
+            query, completion = await _ask_text(client, render(template["body"], {**values, "query_type": kind}),
+                                                lambda text, kind=kind: read_query(text, kind), QUERY_MAX_TOKENS,
+                                                outcome)
             if query is not None:
                 found.append((query, kind, completion))
             else:
                 outcome.failures += 1
         if found:
-            outcome.rows = _rows(plan, passage, template, job_id, outcome, found)
+            outcome.rows = _rows(plan, passage, template, job_id, outcome, found, values["summary"])
         return outcome
     prompt = render(template["body"], values)
     schema = {"type": "object", "properties": {"queries": {
@@ -342,7 +369,8 @@ async def generate_item(client, plan: GroundedPlan, item: int, passage: dict, te
             outcome.reason, outcome.raw = str(error), completion.text
             continue
         outcome.rows = _rows(plan, passage, template, job_id, outcome, [(q, kind, completion)
-                                                                         for q, kind in zip(queries, types)])
+                                                                         for q, kind in zip(queries, types)],
+                             values["summary"])
         outcome.reason = outcome.raw = None
         return outcome
     outcome.failures = 1
@@ -403,11 +431,12 @@ def run_grounded(db_path, job, plan: GroundedPlan, settings: LLMSettings, concur
     if "cost" in previous and previous["cost"] is None:
         stats["cost"] = None
     passages = corpora.get_passages(db, plan.passage_ids)
-    template = corpus_templates.active(db, "generate")
-    return asyncio.run(_work(db, job, plan, settings, concurrency, remaining, passages, template, stats))
+    templates = {"template": corpus_templates.active(db, "generate"),
+                 "summary_template": corpus_templates.active(db, "summary") if plan.summarise else None}
+    return asyncio.run(_work(db, job, plan, settings, concurrency, remaining, passages, templates, stats))
 
 
-async def _work(db, job, plan, settings, concurrency, remaining, passages, template, stats) -> dict:
+async def _work(db, job, plan, settings, concurrency, remaining, passages, templates, stats) -> dict:
     started = time.perf_counter()
     fatal = None
     async with LLMClient(settings) as client:
@@ -431,7 +460,7 @@ async def _work(db, job, plan, settings, concurrency, remaining, passages, templ
                     record(db, plan, job.job_id, Outcome(item=item, reason="the passage no longer exists"), stats)
                     continue
                 try:
-                    outcome = await generate_item(client, plan, item, passage, template, job.job_id)
+                    outcome = await generate_item(client, plan, item, passage, job_id=job.job_id, **templates)
                 except LLMError as error:
                     stats["request_errors"] += 1
                     if not error.transient:
@@ -456,7 +485,8 @@ async def _work(db, job, plan, settings, concurrency, remaining, passages, templ
 
 def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int | None, per_passage: int,
                     instruction: str | None = None, task_id: int | None = None, concurrency: int = 8,
-                    query_types: str | None = None, passage_ids=None) -> int:
+                    query_types: str | None = None, passage_ids=None, language: str = "English",
+                    summarise: bool = False) -> int:
     """Start a grounded generation job in the background (for `passages` sampled ones, or exactly
     `passage_ids`); the key travels in the child's environment only."""
     from studio import jobs
@@ -473,8 +503,13 @@ def launch_grounded(db_path, settings: LLMSettings, corpus: str, passages: int |
         argv += ["--task-id", str(task_id)]
     if query_types:
         argv += ["--query-types", query_types]
-    return jobs.launch(db_path, "generate", argv, args=job_args(corpus, passages, per_passage, concurrency, settings),
-                       env=settings.child_env())
+    if language and language != "English":
+        argv += ["--language", language]
+    if summarise:
+        argv.append("--summarise")
+    args = {**job_args(corpus, passages, per_passage, concurrency, settings), "language": language,
+            "summarise": bool(summarise)}
+    return jobs.launch(db_path, "generate", argv, args=args, env=settings.child_env())
 
 
 def job_args(corpus: str, passages: int | None, per_passage: int, concurrency: int, settings: LLMSettings) -> dict:

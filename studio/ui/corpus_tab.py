@@ -12,6 +12,7 @@ from studio.corpus import jobs as corpus_jobs
 from studio.corpus.chunking import DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS
 from studio.corpus.importer import add_corpus
 from studio.errors import StudioError
+from studio.prompts.languages import languages
 from studio.ui.llm_settings import settings_of
 
 HEADERS = ["name", "documents", "passages", "words / overlap", "source", "added (UTC)"]
@@ -62,15 +63,20 @@ def build(ctx):
         remove_result = gr.Markdown()
     with gr.Accordion("Generate queries from passages", open=True):
         gr.Markdown("Samples passages across documents; the LLM (set in the Generate tab) writes K queries per "
-                    "passage of mixed types. Leave the task empty to let the LLM propose one from five passages.",
+                    "passage of mixed types. Leave the task empty to let the LLM propose one from five passages. "
+                    "For queries in another language, summarising each passage first (in English) helps.",
                     elem_classes=["help-text"])
         with gr.Row():
             passages = gr.Number(20, label="Passages (N)", precision=0, minimum=1)
             per_passage = gr.Number(2, label="Queries per passage (K)", precision=0, minimum=1, maximum=20)
             instruction = gr.Textbox(label="Task (instruction)", placeholder="Given a customer question, retrieve …",
                                      scale=3)
-        query_types = gr.Textbox("a question:3, a keyword search:2, a claim to check:1, a how-to request:1",
-                                 label="Query types with weights")
+        with gr.Row():
+            query_types = gr.Textbox("a question:3, a keyword search:2, a claim to check:1, a how-to request:1",
+                                     label="Query types with weights", scale=3)
+            language = gr.Dropdown([item.name for item in languages()], value="English", label="Language of the queries",
+                                   scale=1)
+            summarise = gr.Checkbox(False, label="Summarise each passage first", scale=1)
         with gr.Row():
             generate_button = gr.Button("Generate queries", variant="primary")
             generate_result = gr.Markdown()
@@ -107,7 +113,7 @@ def build(ctx):
         note = f"Removed corpus '{corpus_name}'." if done else f"⚠ There is no corpus '{corpus_name}' any more."
         return (note,) + listing(db_path)
 
-    def start_generate(state, corpus_name, n, k, task, types):
+    def start_generate(state, corpus_name, n, k, task, types, query_language, summarise_first):
         from studio.generation.grounded import launch_grounded, parse_query_types
 
         try:
@@ -116,7 +122,8 @@ def build(ctx):
             parse_query_types(types)
             corpus_jobs.refuse_if_running(open_db(db_path), corpus_name, "generate")
             job_id = launch_grounded(db_path, settings_of(state), corpus_name, int(n or 0), int(k or 0),
-                                     instruction=(task or "").strip() or None, query_types=types)
+                                     instruction=(task or "").strip() or None, query_types=types,
+                                     language=query_language or "English", summarise=bool(summarise_first))
         except StudioError as error:
             return f"⚠ Not started: {error}"
         return f"Generating {int(k)} queries for each of {int(n)} passages (job {job_id})…"
@@ -145,7 +152,8 @@ def build(ctx):
     add_button.click(add, [upload, server_path, name, chunk, overlap, chosen], [add_result] + list_outputs,
                      api_name="corpus_add")
     remove_button.click(remove, [chosen], [remove_result] + list_outputs, api_name="corpus_remove")
-    generate_button.click(start_generate, [ctx.llm_settings, chosen, passages, per_passage, instruction, query_types],
+    generate_button.click(start_generate, [ctx.llm_settings, chosen, passages, per_passage, instruction, query_types,
+                                           language, summarise],
                           [generate_result], api_name="corpus_generate")
     mine_button.click(start_mine, [chosen, window, max_ratio], [action_result], api_name="corpus_mine")
     check_button.click(start_check, [ctx.llm_settings, chosen, consistency_k, judge], [action_result],

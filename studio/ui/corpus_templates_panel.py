@@ -8,11 +8,13 @@ from studio.corpus import templates as corpus_templates
 from studio.errors import StudioError
 
 LABELS = {"generate": "Queries from a passage (grounded generation)",
+          "summary": "Summary of a passage (asked first when a job summarises)",
           "brainstorm": "Task of a corpus (brainstorm from passages)",
           "judge": "Judge of retrieved passages (check --judge)"}
 HELP = ("Templates of the Corpus tab's jobs. Placeholders: **queries** `{{ passage }}`, `{{ title }}`, `{{ language }}`, "
         "`{{ task }}`, and either `{{ query_type }}` (one query per request, a plain-text reply) or `{{ k }}` with "
-        "`{{ query_types }}` (all of a passage's queries in one JSON reply); **task** `{{ passages }}`; **judge** `{{ query }}`, "
+        "`{{ query_types }}` (all of a passage's queries in one JSON reply), `{{ summary }}`; **summary** `{{ passage }}`, "
+        "`{{ title }}`, `{{ language }}`; **task** `{{ passages }}`; **judge** `{{ query }}`, "
         "`{{ instruction }}`, `{{ passages }}`, `{{ count }}`. **Preview** fills them with a real passage of the "
         "newest corpus; **Save** validates and stores a new active version.")
 
