@@ -115,6 +115,25 @@ def evaluate(db: Path, env: dict, scifact: Path, model: str, instruction: str | 
                              *flags, "--json", env=env).strip().splitlines()[-1])
 
 
+def latest_per_query(db) -> dict[str, float]:
+    """nDCG@10 of each query in the evaluation stored last (the one `evaluate` just ran)."""
+    row = db.execute("SELECT per_query FROM evaluations ORDER BY id DESC LIMIT 1").fetchone()
+    return {query: scores["ndcg_at_10"] for query, scores in json.loads(row[0]).items()}
+
+
+def paired_interval(before: dict[str, float], after: dict[str, float], resamples: int = 10_000) -> str:
+    """The mean per-query difference after − before, its 95% paired-bootstrap interval (the queries
+    resampled with replacement, seeded), and how many queries went up and down."""
+    import numpy as np
+
+    differences = np.array([after[query] - before[query] for query in before])
+    rng = np.random.default_rng(0)
+    means = differences[rng.integers(0, len(differences), (resamples, len(differences)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return (f"{differences.mean():+.4f}, 95% paired-bootstrap interval [{low:+.4f}, {high:+.4f}] over "
+            f"{len(differences)} queries; {int((differences > 0).sum())} up, {int((differences < 0).sum())} down")
+
+
 def llm_name(db) -> str:
     row = db.execute("SELECT model FROM examples WHERE source = 'grounded' AND model IS NOT NULL LIMIT 1").fetchone()
     return row[0] if row else "none"
@@ -188,7 +207,7 @@ def run(folder: Path, args) -> None:
           + (f" ({outcome['verdict']})" if outcome.get("verdict") else " (no held-out queries: the last step)"))
 
     ships_instruction = run_uses_instructions(run_row.get("config") or {}, outcome)
-    scores = {}
+    scores, per_query = {}, {}
 
     def evaluations():
         for name, model, instruction in (("base, no instruction", "minilm", None),
@@ -197,22 +216,24 @@ def run(folder: Path, args) -> None:
                                          ("trained, no instruction", str(out_dir), None)):
             result = evaluate(db_path, env, args.scifact, model, instruction)
             scores[name] = result["ndcg_at_10"]
+            per_query[name] = latest_per_query(db)
             print(f"  {name}: nDCG@10 {result['ndcg_at_10']:.4f} ({result['queries']} queries, "
                   f"{result['documents']} documents, {result['seconds']:.0f} s)", flush=True)
 
     stages.run("eval on SciFact test", evaluations)
     print("stage times: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.times)
           + f"; total {sum(seconds for _, seconds in stages.times) / 60:.1f} min")
+    x_name = "trained, instruction" if ships_instruction else "trained, no instruction"
+    x = scores[x_name]
     if ships_instruction:
-        x = scores["trained, instruction"]
         print(f"with the same instruction: base {scores['base, instruction']:.4f} → {x:.4f} "
               f"({x - scores['base, instruction']:+.4f}); published base {PUBLISHED_BASE}, measured here "
               f"{scores['base, no instruction']:.4f}")
     else:
-        x = scores["trained, no instruction"]
         print("the run shipped the base weights with bare queries (on its held-out queries the base model without "
               "an instruction beat every step): X is that model as shipped, without the instruction; "
               f"published base {PUBLISHED_BASE}, measured here {scores['base, no instruction']:.4f}")
+    print(f"X − B: {paired_interval(per_query['base, no instruction'], per_query[x_name])}")
     print(f"corpus-scifact: nDCG@10 base {scores['base, no instruction']:.4f} → {x:.4f} "
           f"(LLM: {llm_name(db)}, {args.passages} passages)")
 
