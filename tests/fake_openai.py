@@ -313,7 +313,6 @@ class FakeOpenAI:
         if family is None and '"queries"' in json.dumps(body):   # grounded generation (studio.generation.grounded)
             if fault == "malformed":
                 return '{"queries": ["unterminated', None
-            prompt = str(body["messages"][-1].get("content", ""))
             asked = re.search(r"Write (\d+) different queries", prompt)
             count = int(asked.group(1)) if asked else 1
             numbers = [next(self._counter) for _ in range(count)]
@@ -321,7 +320,6 @@ class FakeOpenAI:
         if family is None and '"grades"' in json.dumps(body):   # the corpus judge (studio.corpus.judge)
             if fault == "malformed":
                 return '{"grades": [1, ', None
-            prompt = str(body["messages"][-1].get("content", ""))
             return json.dumps({"grades": self.grader(prompt)}), None
         if family is None:
             if fault == "malformed":

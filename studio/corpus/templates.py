@@ -45,9 +45,8 @@ def _ensure(db, name: str) -> None:
     kind, variant, _, _ = _spec(name)
     body = default_body(name)
     rows.ensure_defaults(db, FAMILY, kind, {variant: body})
-    row = db.execute("SELECT source, body FROM template_versions WHERE family = ? AND kind = ? AND variant = ?"
-                     " AND active = 1", [FAMILY, kind, variant]).fetchone()
-    if row and row[0] == "default" and row[1].rstrip() != body.rstrip():
+    row = next((row for row in rows.active_rows(db, FAMILY, kind) if row["variant"] == variant), None)
+    if row and row["source"] == "default" and row["body"].rstrip() != body.rstrip():
         rows.store_version(db, FAMILY, kind, variant, body, "default", "the bundled default changed")
 
 
